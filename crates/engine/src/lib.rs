@@ -1,0 +1,1 @@
+//! FHIR interactions over a store.

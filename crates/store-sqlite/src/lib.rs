@@ -1,0 +1,1 @@
+//! The embedded store: FHIR resources in SQLite.

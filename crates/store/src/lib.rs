@@ -1,0 +1,264 @@
+//! The storage interface: what any Caduceus store (embedded SQLite, PostgreSQL) must provide.
+//!
+//! A store keeps every version of every resource, in an order the *database* assigns
+//! (`seq`), never one taken from a replica's clock: history, `_since` and paging cursors
+//! are all defined over `seq`, so they stay correct with several writers.
+//!
+//! Design decisions:
+//! - A write is a list of [`WriteOp`]s applied atomically ([`Store::write`]); a single
+//!   create is a list of one. Transaction bundles, imports and plain interactions share the
+//!   one code path, so "all or nothing" has exactly one implementation per store.
+//! - The store assigns `meta.versionId` and `meta.lastUpdated` and writes the canonical bytes
+//!   (see `caduceus_model::json`), and reads hand those bytes back untouched: the read path
+//!   never parses JSON.
+//! - Each stored row has a tenant/partition, a body codec and a key id, so that
+//!   multi-tenancy and encryption at rest extend the record rather than rewrite it.
+//!
+//! Invariant: a store knows nothing of HTTP, bundles or authorization.
+#![deny(missing_docs)]
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde_json::Value;
+
+/// How a version came to be: the interaction that wrote it (history's `request.method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// POST: created with a server-assigned id.
+    Create,
+    /// PUT: updated, or created at a client-chosen id.
+    Update,
+    /// PATCH.
+    Patch,
+    /// DELETE: a tombstone version with no body.
+    Delete,
+}
+
+impl Method {
+    /// The HTTP verb, as history bundles show it.
+    pub fn http_verb(self) -> &'static str {
+        match self {
+            Method::Create => "POST",
+            Method::Update => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+
+    /// The number stored in the database.
+    pub fn to_db(self) -> i64 {
+        match self {
+            Method::Create => 0,
+            Method::Update => 1,
+            Method::Patch => 2,
+            Method::Delete => 3,
+        }
+    }
+
+    /// The inverse of [`Method::to_db`].
+    pub fn from_db(n: i64) -> Option<Method> {
+        Some(match n {
+            0 => Method::Create,
+            1 => Method::Update,
+            2 => Method::Patch,
+            3 => Method::Delete,
+            _ => return None,
+        })
+    }
+}
+
+/// One stored version of a resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredVersion {
+    /// Resource type, e.g. `Patient`.
+    pub resource_type: String,
+    /// Logical id.
+    pub id: String,
+    /// `meta.versionId`: 1, 2, 3... per resource, gap-free.
+    pub version: u64,
+    /// Database-assigned global order of writes; strictly increasing.
+    pub seq: i64,
+    /// `meta.lastUpdated`, microseconds since the Unix epoch.
+    pub last_updated: i64,
+    /// The interaction that wrote this version.
+    pub method: Method,
+    /// The canonical JSON bytes; `None` for a delete.
+    pub body: Option<Bytes>,
+}
+
+impl StoredVersion {
+    /// True when this version is a deletion.
+    pub fn is_deleted(&self) -> bool {
+        self.body.is_none()
+    }
+}
+
+/// One change in an atomic write.
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    /// Create at an id the caller chose (server-assigned ids are chosen by the engine).
+    /// Fails with [`StoreError::AlreadyExists`] if the id has any version, deleted or not.
+    Create {
+        /// Resource type.
+        resource_type: String,
+        /// New id.
+        id: String,
+        /// The validated resource; the store sets `id` and `meta`.
+        resource: Value,
+    },
+    /// Update, or create at this id if it has no live version (update-as-create).
+    Update {
+        /// Resource type.
+        resource_type: String,
+        /// Id.
+        id: String,
+        /// The validated resource; the store sets `id` and `meta`.
+        resource: Value,
+        /// If set, the current version must be exactly this one (`If-Match`).
+        if_match: Option<u64>,
+        /// [`Method::Update`] or [`Method::Patch`], recorded in history.
+        method: Method,
+    },
+    /// Delete (write a tombstone). Deleting an absent or already deleted resource succeeds
+    /// and writes nothing.
+    Delete {
+        /// Resource type.
+        resource_type: String,
+        /// Id.
+        id: String,
+        /// If set, the current version must be exactly this one.
+        if_match: Option<u64>,
+    },
+}
+
+impl WriteOp {
+    /// The resource type this operation touches.
+    pub fn resource_type(&self) -> &str {
+        match self {
+            WriteOp::Create { resource_type, .. }
+            | WriteOp::Update { resource_type, .. }
+            | WriteOp::Delete { resource_type, .. } => resource_type,
+        }
+    }
+
+    /// The id this operation touches.
+    pub fn id(&self) -> &str {
+        match self {
+            WriteOp::Create { id, .. }
+            | WriteOp::Update { id, .. }
+            | WriteOp::Delete { id, .. } => id,
+        }
+    }
+}
+
+/// What one [`WriteOp`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// A new version was written. `created` is true when it is the first live version
+    /// (a create, or an update-as-create, or an update of a deleted resource).
+    Written {
+        /// The version as stored (body included).
+        version: StoredVersion,
+        /// True for 201 Created, false for 200 OK.
+        created: bool,
+    },
+    /// A tombstone was written.
+    Deleted {
+        /// The tombstone.
+        version: StoredVersion,
+    },
+    /// Nothing to delete: the resource was absent or already deleted.
+    NothingToDelete,
+}
+
+/// Which history to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryScope {
+    /// Every resource.
+    System,
+    /// Every resource of one type.
+    Type(String),
+    /// One resource: (type, id).
+    Instance(String, String),
+}
+
+/// A page of history, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryQuery {
+    /// Whose history.
+    pub scope: HistoryScope,
+    /// `_since`: only versions with `last_updated >= since` (microseconds).
+    pub since: Option<i64>,
+    /// `_at`: only versions that were current at some point within `[start, end)`.
+    pub at: Option<(i64, i64)>,
+    /// Paging cursor: only versions with `seq < before_seq`.
+    pub before_seq: Option<i64>,
+    /// Page size.
+    pub limit: usize,
+}
+
+/// Errors from a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// `If-Match` named a version that is not the current one. `index` is the op's position.
+    #[error("operation {index}: version conflict (expected {expected}, current {current:?})")]
+    VersionConflict {
+        /// Position of the failing op in the write.
+        index: usize,
+        /// The version the caller expected.
+        expected: u64,
+        /// The current version, if the resource exists.
+        current: Option<u64>,
+    },
+    /// A create named an id that already has versions.
+    #[error("operation {index}: resource already exists")]
+    AlreadyExists {
+        /// Position of the failing op in the write.
+        index: usize,
+    },
+    /// The same resource appears twice in one atomic write.
+    #[error("operation {index}: the same resource is changed twice in one transaction")]
+    DuplicateInWrite {
+        /// Position of the second op on the same resource.
+        index: usize,
+    },
+    /// The database cannot be reached or refused the work for a reason that may pass.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else the database reported. The text is for operators and never holds
+    /// resource content.
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+/// A store of versioned FHIR resources.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The current version of a resource (possibly a deletion), or `None` if it never existed.
+    async fn read(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> Result<Option<StoredVersion>, StoreError>;
+
+    /// One version of a resource, or `None`.
+    async fn vread(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: u64,
+    ) -> Result<Option<StoredVersion>, StoreError>;
+
+    /// Applies every op, in order, in one database transaction: all succeed or none does.
+    /// Durable when it returns `Ok`.
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteOutcome>, StoreError>;
+
+    /// A page of history, newest first (descending `seq`).
+    async fn history(&self, query: &HistoryQuery) -> Result<Vec<StoredVersion>, StoreError>;
+
+    /// Number of live (not deleted) resources, of one type or all.
+    async fn count_live(&self, resource_type: Option<&str>) -> Result<u64, StoreError>;
+
+    /// Checks that the database answers; used by readiness probes.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

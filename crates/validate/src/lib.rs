@@ -1,0 +1,1 @@
+//! Validation of FHIR R4 JSON resources against the compiled official definitions.
