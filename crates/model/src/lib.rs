@@ -11,6 +11,7 @@
 //! Invariant: this crate knows nothing of storage, HTTP or configuration.
 #![deny(missing_docs)]
 
+pub mod defs;
 pub mod ids;
 pub mod json;
 pub mod outcome;
