@@ -1,0 +1,183 @@
+//! The database schema, as a versioned list of migrations compiled into the binary, and the
+//! connection settings every connection gets.
+//!
+//! Migrations are append-only: a released migration is never edited, a change is a new
+//! entry. Each is applied in its own `BEGIN IMMEDIATE` transaction together with its row in
+//! `schema_migrations`, so a crash leaves the database at a whole version. A database whose
+//! newest applied migration is beyond [`MIGRATIONS`] is refused
+//! ([`SqliteStoreError::SchemaTooNew`]): an old binary must not write a schema it does not
+//! understand.
+
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+
+use crate::error::SqliteStoreError;
+
+/// One schema step.
+pub(crate) struct Migration {
+    /// 1, 2, 3...: gap-free, applied in order.
+    pub version: i64,
+    /// A short name, recorded in `schema_migrations`.
+    pub name: &'static str,
+    /// The DDL.
+    pub sql: &'static str,
+}
+
+/// Every schema step this binary knows, oldest first.
+pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "versions and current state",
+    sql: r#"
+-- Every version of every resource. `seq` is the global write order: AUTOINCREMENT makes
+-- SQLite assign max(seq ever used)+1, so a seq is never reused even if the newest rows
+-- are later purged; history, `_since` and paging cursors are all defined over it.
+CREATE TABLE versions (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant       INTEGER NOT NULL,            -- partition; 0 = the default tenant
+    type         TEXT    NOT NULL,            -- resource type
+    id           TEXT    NOT NULL,            -- logical id
+    version      INTEGER NOT NULL,            -- meta.versionId: 1, 2, 3... gap-free
+    last_updated INTEGER NOT NULL,            -- meta.lastUpdated, µs since the epoch
+    method       INTEGER NOT NULL,            -- caduceus_store::Method::to_db
+    body         BLOB,                        -- canonical JSON; NULL for a delete
+    body_codec   INTEGER NOT NULL DEFAULT 0,  -- 0 = plain canonical JSON
+    key_id       INTEGER,                     -- data key encrypting the body; NULL = none
+    UNIQUE (tenant, type, id, version)        -- vread, instance history
+);
+-- Type history, newest first.
+CREATE INDEX versions_type_seq ON versions (tenant, type, seq);
+-- System history of one tenant, newest first.
+CREATE INDEX versions_tenant_seq ON versions (tenant, seq);
+
+-- The current state of each resource: what reads and (later) search indexes join against.
+-- `seq` is the rowid of the current row in `versions` (kept in step by the single writer).
+CREATE TABLE resources (
+    tenant  INTEGER NOT NULL,
+    type    TEXT    NOT NULL,
+    id      TEXT    NOT NULL,
+    version INTEGER NOT NULL,
+    seq     INTEGER NOT NULL,
+    deleted INTEGER NOT NULL,                 -- 1 when the current version is a tombstone
+    PRIMARY KEY (tenant, type, id)
+) WITHOUT ROWID;
+-- count_live: a covering scan of the live rows only.
+CREATE INDEX resources_live ON resources (tenant, type) WHERE deleted = 0;
+"#,
+}];
+
+/// The newest schema version this binary knows.
+pub(crate) fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+/// How long a connection waits for a lock held by another connection before giving up
+/// with SQLITE_BUSY (mapped to `StoreError::Unavailable`).
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Settings for the one writer connection. `synchronous=FULL` in WAL mode syncs the WAL on
+/// every commit: a write is durable when `write()` returns, even across power loss.
+pub(crate) fn configure_writer(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // journal_mode answers with the mode it set; WAL is persistent in the file.
+    let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -32768;          -- 32 MiB page cache
+         PRAGMA mmap_size = 1073741824;       -- read pages through a 1 GiB map
+         PRAGMA journal_size_limit = 67108864; -- truncate the WAL back to 64 MiB after checkpoints
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Settings for a pooled read-only connection.
+pub(crate) fn configure_reader(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch(
+        "PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -8192;           -- 8 MiB page cache per reader
+         PRAGMA mmap_size = 1073741824;
+         PRAGMA temp_store = MEMORY;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// The newest applied migration, 0 for a fresh database.
+pub(crate) fn current_version(conn: &Connection) -> rusqlite::Result<i64> {
+    let exists: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if exists.is_none() {
+        return Ok(0);
+    }
+    conn.query_row(
+        "SELECT coalesce(max(version), 0) FROM schema_migrations",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Brings the schema up to [`latest_version`], one transaction per migration, and returns
+/// the resulting version. Refuses a database newer than this binary.
+pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, SqliteStoreError> {
+    let open_err = |source| SqliteStoreError::Migration {
+        version: 0,
+        name: "schema_migrations",
+        source,
+    };
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+             version    INTEGER PRIMARY KEY,
+             name       TEXT    NOT NULL,
+             applied_at INTEGER NOT NULL      -- µs since the epoch
+         );",
+    )
+    .map_err(open_err)?;
+    let supported = latest_version();
+    let found = current_version(conn).map_err(open_err)?;
+    if found > supported {
+        return Err(SqliteStoreError::SchemaTooNew { found, supported });
+    }
+    for m in MIGRATIONS {
+        let fail = |source| SqliteStoreError::Migration {
+            version: m.version,
+            name: m.name,
+            source,
+        };
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(fail)?;
+        // Re-read under the write lock: another process may have migrated meanwhile.
+        let now = current_version(&tx).map_err(fail)?;
+        if now > supported {
+            return Err(SqliteStoreError::SchemaTooNew {
+                found: now,
+                supported,
+            });
+        }
+        if now >= m.version {
+            continue;
+        }
+        tx.execute_batch(m.sql).map_err(fail)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            rusqlite::params![m.version, m.name, caduceus_model::ids::now_micros()],
+        )
+        .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        tracing::info!(
+            version = m.version,
+            name = m.name,
+            "applied schema migration"
+        );
+    }
+    current_version(conn).map_err(open_err)
+}

@@ -1,0 +1,382 @@
+//! The writer: one connection on one dedicated thread, fed through a channel, with group
+//! commit.
+//!
+//! SQLite admits one writer at a time anyway; owning the write connection on one thread
+//! makes that explicit, keeps blocking fsyncs off the async runtime, and lets concurrent
+//! small writes share a commit: the thread takes every request already queued (up to
+//! [`MAX_GROUP_OPS`] operations), runs them in one `BEGIN IMMEDIATE` transaction, each
+//! inside its own `SAVEPOINT`, and commits once. A request that fails (conflict, already
+//! exists) rolls back to its savepoint and fails alone; the others still commit. Callers get
+//! their answer only after `COMMIT` returned, i.e. after the WAL was synced
+//! (`synchronous=FULL`), so `Ok` means durable.
+//!
+//! `last_updated`: each request gets one instant, `max(now, previous + 1µs)` where
+//! `previous` is read from the newest version inside the write transaction, so time order
+//! agrees with seq order even across restarts and clock steps backwards. All versions of one
+//! write share its instant.
+
+use std::collections::HashSet;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use bytes::Bytes;
+use caduceus_model::ids::now_micros;
+use caduceus_model::json::canonical_bytes;
+use caduceus_store::{Method, StoreError, StoredVersion, WriteOp, WriteOutcome};
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::oneshot;
+
+use crate::error::map_sqlite;
+use crate::rows::{CODEC_PLAIN, newest_last_updated};
+
+/// A group stops taking queued requests once it holds this many operations.
+pub(crate) const MAX_GROUP_OPS: usize = 4096;
+
+type Reply = Result<Vec<WriteOutcome>, StoreError>;
+
+struct Request {
+    ops: Vec<WriteOp>,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// Handle to the writer thread. Dropping it lets the thread finish the queued requests and
+/// joins it.
+pub(crate) struct Writer {
+    tx: Option<mpsc::Sender<Request>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the writer thread, which owns `conn` (configured and migrated).
+    pub(crate) fn start(conn: Connection, tenant: i64) -> std::io::Result<Writer> {
+        let (tx, rx) = mpsc::channel::<Request>();
+        let thread = std::thread::Builder::new()
+            .name("caduceus-sqlite-writer".into())
+            .spawn(move || run(conn, tenant, rx))?;
+        Ok(Writer {
+            tx: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a write and waits for its commit.
+    pub(crate) async fn write(&self, ops: Vec<WriteOp>) -> Reply {
+        let stopped = || StoreError::Unavailable("the writer has stopped".into());
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(Request { ops, reply })
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(conn: Connection, tenant: i64, rx: mpsc::Receiver<Request>) {
+    while let Ok(first) = rx.recv() {
+        let mut n_ops = first.ops.len();
+        let mut group = vec![first];
+        while n_ops < MAX_GROUP_OPS {
+            match rx.try_recv() {
+                Ok(next) => {
+                    n_ops += next.ops.len();
+                    group.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        let (ops, replies): (Vec<_>, Vec<_>) = group.into_iter().map(|r| (r.ops, r.reply)).unzip();
+        let results = commit_group(&conn, tenant, &ops);
+        for (reply, result) in replies.into_iter().zip(results) {
+            // The caller may have gone away (cancelled); the write stands regardless.
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// Why applying one request stopped.
+enum ApplyError {
+    /// The request is refused (conflict, exists, duplicate): roll back its savepoint only.
+    Refused(StoreError),
+    /// The database failed: abandon the whole group.
+    Db(rusqlite::Error),
+}
+
+impl From<rusqlite::Error> for ApplyError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApplyError::Db(e)
+    }
+}
+
+/// Runs a group of requests in one transaction; one result per request, in order.
+fn commit_group(conn: &Connection, tenant: i64, requests: &[Vec<WriteOp>]) -> Vec<Reply> {
+    // Checked before touching the database.
+    let mut results: Vec<Option<Reply>> = requests
+        .iter()
+        .map(|ops| duplicate_in(ops).map(|index| Err(StoreError::DuplicateInWrite { index })))
+        .collect();
+    if results.iter().all(Option::is_some) {
+        return results.into_iter().flatten().collect();
+    }
+    match run_transaction(conn, tenant, requests, &mut results) {
+        Ok(()) => results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(StoreError::Internal("write not applied".into()))))
+            .collect(),
+        Err(e) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            tracing::warn!(error = %e, "write transaction failed");
+            results
+                .into_iter()
+                .map(|r| match r {
+                    // A refusal stands; anything that looked applied was rolled back.
+                    Some(Err(refused)) => Err(refused),
+                    _ => Err(map_sqlite(clone_err(&e))),
+                })
+                .collect()
+        }
+    }
+}
+
+/// `rusqlite::Error` is not `Clone`; keep what `map_sqlite` uses.
+fn clone_err(e: &rusqlite::Error) -> rusqlite::Error {
+    match e {
+        rusqlite::Error::SqliteFailure(err, msg) => {
+            rusqlite::Error::SqliteFailure(*err, msg.clone())
+        }
+        _ => rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some("write transaction failed".into()),
+        ),
+    }
+}
+
+/// The transaction proper; `Err` means the whole group is abandoned.
+fn run_transaction(
+    conn: &Connection,
+    tenant: i64,
+    requests: &[Vec<WriteOp>],
+    results: &mut [Option<Reply>],
+) -> rusqlite::Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let mut last = newest_last_updated(conn)?.unwrap_or(i64::MIN + 1);
+    for (ops, result) in requests.iter().zip(results.iter_mut()) {
+        if result.is_some() {
+            continue;
+        }
+        let instant = now_micros().max(last.saturating_add(1));
+        last = instant;
+        conn.execute_batch("SAVEPOINT request")?;
+        match apply(conn, tenant, ops, instant) {
+            Ok(outcomes) => {
+                conn.execute_batch("RELEASE request")?;
+                *result = Some(Ok(outcomes));
+            }
+            Err(ApplyError::Refused(e)) => {
+                conn.execute_batch("ROLLBACK TO request; RELEASE request")?;
+                *result = Some(Err(e));
+            }
+            Err(ApplyError::Db(e)) => return Err(e),
+        }
+    }
+    conn.execute_batch("COMMIT")
+}
+
+/// The index of the first op naming a (type, id) an earlier op of the same write named.
+fn duplicate_in(ops: &[WriteOp]) -> Option<usize> {
+    let mut seen = HashSet::with_capacity(ops.len());
+    ops.iter()
+        .position(|op| !seen.insert((op.resource_type(), op.id())))
+}
+
+/// The current state of a resource: (version, deleted).
+fn current(
+    conn: &Connection,
+    tenant: i64,
+    resource_type: &str,
+    id: &str,
+) -> rusqlite::Result<Option<(u64, bool)>> {
+    conn.prepare_cached(
+        "SELECT version, deleted FROM resources WHERE tenant = ?1 AND type = ?2 AND id = ?3",
+    )?
+    .query_row(params![tenant, resource_type, id], |r| {
+        let v: i64 = r.get(0)?;
+        let deleted: bool = r.get(1)?;
+        Ok((u64::try_from(v).unwrap_or(0), deleted))
+    })
+    .optional()
+}
+
+/// `If-Match`: the current version must be exactly `expected`.
+fn check_if_match(
+    index: usize,
+    if_match: Option<u64>,
+    current: Option<(u64, bool)>,
+) -> Result<(), ApplyError> {
+    match (if_match, current) {
+        (None, _) => Ok(()),
+        (Some(expected), Some((v, _))) if v == expected => Ok(()),
+        (Some(expected), current) => Err(ApplyError::Refused(StoreError::VersionConflict {
+            index,
+            expected,
+            current: current.map(|(v, _)| v),
+        })),
+    }
+}
+
+/// Applies one request's ops in order, inside the caller's savepoint.
+fn apply(
+    conn: &Connection,
+    tenant: i64,
+    ops: &[WriteOp],
+    instant: i64,
+) -> Result<Vec<WriteOutcome>, ApplyError> {
+    let mut outcomes = Vec::with_capacity(ops.len());
+    for (index, op) in ops.iter().enumerate() {
+        let cur = current(conn, tenant, op.resource_type(), op.id())?;
+        let outcome = match op {
+            WriteOp::Create {
+                resource_type,
+                id,
+                resource,
+            } => {
+                if cur.is_some() {
+                    return Err(ApplyError::Refused(StoreError::AlreadyExists { index }));
+                }
+                let body = canonical_bytes(resource, id, 1, instant);
+                let version = insert(
+                    conn,
+                    tenant,
+                    resource_type,
+                    id,
+                    1,
+                    instant,
+                    Method::Create,
+                    Some(body),
+                )?;
+                WriteOutcome::Written {
+                    version,
+                    created: true,
+                }
+            }
+            WriteOp::Update {
+                resource_type,
+                id,
+                resource,
+                if_match,
+                method,
+            } => {
+                check_if_match(index, *if_match, cur)?;
+                let next = cur.map_or(1, |(v, _)| v + 1);
+                let created = cur.is_none_or(|(_, deleted)| deleted);
+                // History records PUT or PATCH; anything else passed here is a PUT.
+                let method = match method {
+                    Method::Patch => Method::Patch,
+                    _ => Method::Update,
+                };
+                let body = canonical_bytes(resource, id, next, instant);
+                let version = insert(
+                    conn,
+                    tenant,
+                    resource_type,
+                    id,
+                    next,
+                    instant,
+                    method,
+                    Some(body),
+                )?;
+                WriteOutcome::Written { version, created }
+            }
+            WriteOp::Delete {
+                resource_type,
+                id,
+                if_match,
+            } => {
+                check_if_match(index, *if_match, cur)?;
+                match cur {
+                    None | Some((_, true)) => WriteOutcome::NothingToDelete,
+                    Some((v, false)) => {
+                        let version = insert(
+                            conn,
+                            tenant,
+                            resource_type,
+                            id,
+                            v + 1,
+                            instant,
+                            Method::Delete,
+                            None,
+                        )?;
+                        WriteOutcome::Deleted { version }
+                    }
+                }
+            }
+        };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// Appends a version and points the current state at it.
+#[allow(clippy::too_many_arguments)]
+fn insert(
+    conn: &Connection,
+    tenant: i64,
+    resource_type: &str,
+    id: &str,
+    version: u64,
+    instant: i64,
+    method: Method,
+    body: Option<Vec<u8>>,
+) -> rusqlite::Result<StoredVersion> {
+    let version_db = i64::try_from(version)
+        .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(3, i64::MAX))?;
+    conn.prepare_cached(
+        "INSERT INTO versions (tenant, type, id, version, last_updated, method, body, body_codec, key_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL)",
+    )?
+    .execute(params![
+        tenant,
+        resource_type,
+        id,
+        version_db,
+        instant,
+        method.to_db(),
+        body.as_deref(),
+        CODEC_PLAIN
+    ])?;
+    let seq = conn.last_insert_rowid();
+    conn.prepare_cached(
+        "INSERT INTO resources (tenant, type, id, version, seq, deleted) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (tenant, type, id) DO UPDATE SET \
+           version = excluded.version, seq = excluded.seq, deleted = excluded.deleted",
+    )?
+    .execute(params![
+        tenant,
+        resource_type,
+        id,
+        version_db,
+        seq,
+        body.is_none()
+    ])?;
+    Ok(StoredVersion {
+        resource_type: resource_type.to_owned(),
+        id: id.to_owned(),
+        version,
+        seq,
+        last_updated: instant,
+        method,
+        body: body.map(Bytes::from),
+    })
+}
