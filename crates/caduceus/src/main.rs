@@ -1,1 +1,36 @@
-fn main() {}
+//! `caduceus`: the one binary. It parses configuration (flags, `CADUCEUS_*` environment
+//! variables, an optional TOML file), sets up logging, opens the store and runs a command:
+//! `serve`, `import` or `demo-data`.
+//!
+//! Invariant: only this crate reads configuration and uses `anyhow`; the libraries get typed
+//! settings and return typed errors.
+
+mod cli;
+mod demo;
+mod import;
+mod logging;
+mod serve;
+
+use clap::Parser;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::load()?;
+    logging::init(cli.log_format, &cli.log_level)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            cli::Command::Serve(args) => serve::run(args).await,
+            cli::Command::Import(args) => import::run(args).await,
+            cli::Command::DemoData(args) => demo::run(args).await,
+        }
+    })
+}
+
+// clap's derive needs the trait in scope for `Cli::parse_from`.
+#[allow(unused_imports)]
+use Parser as _;

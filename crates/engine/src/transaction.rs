@@ -1,0 +1,543 @@
+//! Batch and transaction bundles.
+//!
+//! A transaction is processed as the specification orders it: every entry is parsed and
+//! validated first, ids are assigned to POST entries, `urn:uuid:`/`urn:oid:` references are
+//! rewritten, then all DELETEs, POSTs and PUT/PATCHes go to the store as *one* atomic write,
+//! and GETs are answered after it commits. Any failing entry fails the whole transaction
+//! before anything is written. A batch runs each entry on its own and reports each outcome.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use caduceus_model::{IssueCode, OperationOutcome};
+use caduceus_store::{StoreError, StoredVersion, WriteOp, WriteOutcome};
+use serde_json::Value;
+
+use crate::bundle_writer::{BundleWriter, Entry};
+use crate::error::status_line;
+use crate::interactions::{check_type, new_id};
+use crate::references::{is_placeholder, rewrite};
+use crate::{Engine, FhirError};
+
+/// What a client asked to get back (`Prefer: return=...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReturnPreference {
+    /// Headers only.
+    Minimal,
+    /// The resource as stored.
+    #[default]
+    Representation,
+    /// An OperationOutcome about the interaction.
+    OperationOutcome,
+}
+
+/// The result of one bundle entry.
+#[derive(Debug, Clone)]
+pub struct EntryResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// The version written or read, if any.
+    pub version: Option<StoredVersion>,
+    /// An outcome for errors.
+    pub outcome: Option<OperationOutcome>,
+}
+
+/// Which kind of bundle was processed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BundleKind {
+    /// All or nothing.
+    Transaction,
+    /// Entry by entry.
+    Batch,
+}
+
+impl BundleKind {
+    /// `transaction` or `batch`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BundleKind::Transaction => "transaction",
+            BundleKind::Batch => "batch",
+        }
+    }
+}
+
+/// A processed bundle: its response, as JSON bytes.
+#[derive(Debug, Clone)]
+pub struct BundleResponse {
+    /// The `batch-response` or `transaction-response` Bundle.
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verb {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl Verb {
+    /// Transaction processing order of the specification: DELETE, POST, PUT/PATCH, GET.
+    fn rank(self) -> u8 {
+        match self {
+            Verb::Delete => 0,
+            Verb::Post => 1,
+            Verb::Put | Verb::Patch => 2,
+            Verb::Get => 3,
+        }
+    }
+}
+
+/// One request entry, parsed.
+struct Request {
+    verb: Verb,
+    resource_type: String,
+    id: Option<String>,
+    version: Option<String>,
+    full_url: Option<String>,
+    resource: Option<Value>,
+    if_match: Option<u64>,
+}
+
+impl Engine {
+    /// Processes a `batch` or `transaction` Bundle. `base` is the server's base URL (for
+    /// `fullUrl`s and for recognising absolute request URLs).
+    pub async fn process_bundle(
+        &self,
+        bundle: Value,
+        base: &str,
+        preference: ReturnPreference,
+    ) -> Result<BundleResponse, FhirError> {
+        let (kind, responses) = self.process_bundle_entries(bundle, base).await?;
+        Ok(BundleResponse {
+            body: write_response_bundle(
+                &format!("{}-response", kind.as_str()),
+                &responses,
+                base,
+                preference,
+            ),
+        })
+    }
+
+    /// Processes a `batch` or `transaction` Bundle and returns each entry's result in entry
+    /// order (for callers that want the results rather than a response Bundle, like import).
+    pub async fn process_bundle_entries(
+        &self,
+        bundle: Value,
+        base: &str,
+    ) -> Result<(BundleKind, Vec<EntryResponse>), FhirError> {
+        let Value::Object(mut obj) = bundle else {
+            return Err(FhirError::new(
+                400,
+                IssueCode::Structure,
+                "the body must be a Bundle",
+            ));
+        };
+        if obj.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+            return Err(
+                FhirError::bad_request("only a Bundle can be posted to the base URL")
+                    .within("Bundle.resourceType"),
+            );
+        }
+        let kind = match obj.get("type").and_then(Value::as_str) {
+            Some("transaction") => BundleKind::Transaction,
+            Some("batch") => BundleKind::Batch,
+            _ => {
+                return Err(
+                    FhirError::bad_request("Bundle.type must be batch or transaction")
+                        .within("Bundle.type"),
+                );
+            }
+        };
+        let entries = match obj.remove("entry") {
+            None => Vec::new(),
+            Some(Value::Array(entries)) => entries,
+            Some(_) => {
+                return Err(FhirError::new(
+                    400,
+                    IssueCode::Structure,
+                    "Bundle.entry must be an array",
+                )
+                .within("Bundle.entry"));
+            }
+        };
+        let responses = match kind {
+            BundleKind::Transaction => self.transaction(entries, base).await?,
+            BundleKind::Batch => self.batch(entries, base).await,
+        };
+        Ok((kind, responses))
+    }
+
+    async fn transaction(
+        &self,
+        entries: Vec<Value>,
+        base: &str,
+    ) -> Result<Vec<EntryResponse>, FhirError> {
+        let mut requests = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.into_iter().enumerate() {
+            requests.push(
+                parse_entry(entry, base).map_err(|e| e.within(&format!("Bundle.entry[{i}]")))?,
+            );
+        }
+        // Assign ids and build the fullUrl map before any resource is prepared.
+        let mut map = HashMap::new();
+        let mut seen_full_urls = HashMap::new();
+        for (i, r) in requests.iter_mut().enumerate() {
+            if r.verb == Verb::Post {
+                r.id = Some(new_id());
+            }
+            if let (Some(full_url), Some(id)) = (&r.full_url, &r.id) {
+                if matches!(r.verb, Verb::Post | Verb::Put) {
+                    if seen_full_urls.insert(full_url.clone(), i).is_some() {
+                        return Err(FhirError::bad_request("two entries have the same fullUrl")
+                            .within(&format!("Bundle.entry[{i}].fullUrl")));
+                    }
+                    map.insert(full_url.clone(), format!("{}/{id}", r.resource_type));
+                }
+            }
+        }
+        for (i, r) in requests.iter_mut().enumerate() {
+            if let Some(resource) = r
+                .resource
+                .as_mut()
+                .filter(|_| matches!(r.verb, Verb::Post | Verb::Put))
+            {
+                let mut path = format!("Bundle.entry[{i}].resource");
+                if let Some(dangling) = rewrite(resource, &map, &mut path) {
+                    return Err(FhirError::bad_request(
+                        "a urn:uuid or urn:oid reference names no entry of this transaction",
+                    )
+                    .within(&dangling));
+                }
+            }
+        }
+
+        let mut order: Vec<usize> = (0..requests.len()).collect();
+        order.sort_by_key(|&i| requests[i].verb.rank());
+        let mut ops = Vec::new();
+        let mut op_entry = Vec::new(); // op index -> entry index
+        for &i in &order {
+            let r = &mut requests[i];
+            let op = match self.prepare(r).await {
+                Ok(Some(op)) => op,
+                Ok(None) => continue,
+                Err(e) => return Err(e.within(&format!("Bundle.entry[{i}].resource"))),
+            };
+            ops.push(op);
+            op_entry.push(i);
+        }
+        let outcomes = self.store.write(ops).await.map_err(|e| {
+            let at = store_error_index(&e).and_then(|k| op_entry.get(k).copied());
+            let error = FhirError::from(e);
+            match at {
+                Some(i) => error.within(&format!("Bundle.entry[{i}]")),
+                None => error,
+            }
+        })?;
+
+        let mut responses: Vec<Option<EntryResponse>> = vec![None; requests.len()];
+        for (outcome, &i) in outcomes.into_iter().zip(&op_entry) {
+            responses[i] = Some(outcome_response(outcome));
+        }
+        for &i in &order {
+            if requests[i].verb == Verb::Get {
+                responses[i] = Some(self.get_entry(&requests[i]).await);
+            }
+        }
+        Ok(responses
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or(EntryResponse {
+                    status: 200,
+                    version: None,
+                    outcome: None,
+                })
+            })
+            .collect())
+    }
+
+    async fn batch(&self, entries: Vec<Value>, base: &str) -> Vec<EntryResponse> {
+        let mut responses = Vec::with_capacity(entries.len());
+        for (i, entry) in entries.into_iter().enumerate() {
+            let response = match parse_entry(entry, base) {
+                Err(e) => error_response(e.within(&format!("Bundle.entry[{i}]"))),
+                Ok(r) if r.verb == Verb::Get => self.get_entry(&r).await,
+                Ok(mut r) => {
+                    if r.verb == Verb::Post {
+                        r.id = Some(new_id());
+                    }
+                    match self.prepare(&mut r).await {
+                        Err(e) => error_response(e.within(&format!("Bundle.entry[{i}].resource"))),
+                        Ok(None) => EntryResponse {
+                            status: 200,
+                            version: None,
+                            outcome: None,
+                        },
+                        Ok(Some(op)) => match self.store.write(vec![op]).await {
+                            Ok(mut outcomes) => match outcomes.pop() {
+                                Some(outcome) => outcome_response(outcome),
+                                None => error_response(FhirError::new(
+                                    500,
+                                    IssueCode::Exception,
+                                    "no outcome",
+                                )),
+                            },
+                            Err(e) => error_response(
+                                FhirError::from(e).within(&format!("Bundle.entry[{i}]")),
+                            ),
+                        },
+                    }
+                }
+            };
+            responses.push(response);
+        }
+        responses
+    }
+
+    /// Turns a write entry into a store operation (None for GET).
+    async fn prepare(&self, r: &mut Request) -> Result<Option<WriteOp>, FhirError> {
+        let id = r.id.clone().unwrap_or_default();
+        Ok(Some(match r.verb {
+            Verb::Get => return Ok(None),
+            Verb::Delete => self.prepare_delete(&r.resource_type, &id, r.if_match)?,
+            Verb::Post => {
+                let resource = r.resource.take().ok_or_else(missing_resource)?;
+                self.prepare_create_with_id(&r.resource_type, id, resource)?
+            }
+            Verb::Put => {
+                let resource = r.resource.take().ok_or_else(missing_resource)?;
+                self.prepare_update(&r.resource_type, &id, resource, r.if_match)?
+            }
+            Verb::Patch => {
+                let resource = r.resource.take().ok_or_else(missing_resource)?;
+                let patch = json_patch_from_binary(&resource)?;
+                self.prepare_patch(&r.resource_type, &id, &patch, r.if_match)
+                    .await?
+            }
+        }))
+    }
+
+    async fn get_entry(&self, r: &Request) -> EntryResponse {
+        let result = match (&r.id, &r.version) {
+            (Some(id), Some(v)) => self.vread(&r.resource_type, id, v).await,
+            (Some(id), None) => self.read(&r.resource_type, id).await,
+            _ => Err(FhirError::not_implemented(
+                "search inside a bundle is not supported yet",
+            )),
+        };
+        match result {
+            Ok(version) => EntryResponse {
+                status: 200,
+                version: Some(version),
+                outcome: None,
+            },
+            Err(e) => error_response(e),
+        }
+    }
+}
+
+fn missing_resource() -> FhirError {
+    FhirError::new(400, IssueCode::Required, "this entry needs a resource")
+}
+
+fn error_response(e: FhirError) -> EntryResponse {
+    EntryResponse {
+        status: e.status,
+        version: None,
+        outcome: Some(e.outcome),
+    }
+}
+
+fn outcome_response(outcome: WriteOutcome) -> EntryResponse {
+    match outcome {
+        WriteOutcome::Written { version, created } => EntryResponse {
+            status: if created { 201 } else { 200 },
+            version: Some(version),
+            outcome: None,
+        },
+        WriteOutcome::Deleted { version } => EntryResponse {
+            status: 204,
+            version: Some(version),
+            outcome: None,
+        },
+        WriteOutcome::NothingToDelete => EntryResponse {
+            status: 204,
+            version: None,
+            outcome: None,
+        },
+    }
+}
+
+fn store_error_index(e: &StoreError) -> Option<usize> {
+    match e {
+        StoreError::VersionConflict { index, .. }
+        | StoreError::AlreadyExists { index }
+        | StoreError::DuplicateInWrite { index } => Some(*index),
+        _ => None,
+    }
+}
+
+/// Parses `If-Match`-style version tags: `W/"3"`, `"3"` or `3`.
+pub fn parse_version_tag(tag: &str) -> Option<u64> {
+    let t = tag.trim();
+    let t = t.strip_prefix("W/").unwrap_or(t);
+    t.trim_matches('"').parse().ok()
+}
+
+fn parse_entry(entry: Value, base: &str) -> Result<Request, FhirError> {
+    let Value::Object(mut entry) = entry else {
+        return Err(FhirError::new(
+            400,
+            IssueCode::Structure,
+            "an entry must be an object",
+        ));
+    };
+    let request = entry
+        .get("request")
+        .and_then(Value::as_object)
+        .ok_or_else(|| {
+            FhirError::new(400, IssueCode::Required, "the entry has no request").within("request")
+        })?;
+    let verb = match request.get("method").and_then(Value::as_str) {
+        Some("GET") | Some("HEAD") => Verb::Get,
+        Some("POST") => Verb::Post,
+        Some("PUT") => Verb::Put,
+        Some("PATCH") => Verb::Patch,
+        Some("DELETE") => Verb::Delete,
+        _ => {
+            return Err(FhirError::bad_request(
+                "request.method must be GET, HEAD, POST, PUT, PATCH or DELETE",
+            )
+            .within("request.method"));
+        }
+    };
+    let url = request
+        .get("url")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let if_match = match request.get("ifMatch").and_then(Value::as_str) {
+        None => None,
+        Some(tag) => Some(parse_version_tag(tag).ok_or_else(|| {
+            FhirError::bad_request("request.ifMatch is not a version tag such as W/\"3\"")
+                .within("request.ifMatch")
+        })?),
+    };
+    if request.contains_key("ifNoneExist")
+        || request.contains_key("ifNoneMatch")
+        || request.contains_key("ifModifiedSince")
+    {
+        return Err(FhirError::not_implemented(
+            "conditional requests in bundles are not supported yet",
+        )
+        .within("request"));
+    }
+    let path = url
+        .strip_prefix(base)
+        .map(|p| p.trim_start_matches('/'))
+        .unwrap_or(url);
+    if path.contains('?') {
+        return Err(FhirError::not_implemented(
+            "conditional and search URLs in bundles are not supported yet",
+        )
+        .within("request.url"));
+    }
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let (resource_type, id, version) = match (verb, segments.as_slice()) {
+        (Verb::Post, [t]) => (*t, None, None),
+        (Verb::Get, [t, id, "_history", v]) => (*t, Some(*id), Some(*v)),
+        (Verb::Put | Verb::Patch | Verb::Delete | Verb::Get, [t, id]) => (*t, Some(*id), None),
+        _ => {
+            return Err(FhirError::bad_request("request.url does not fit request.method (expected [type] for POST, [type]/[id] otherwise)").within("request.url"));
+        }
+    };
+    check_type(resource_type).map_err(|e| e.within("request.url"))?;
+    let full_url = entry
+        .get("fullUrl")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    if let Some(u) = &full_url {
+        if u.starts_with("urn:") && !is_placeholder(u) {
+            return Err(FhirError::bad_request(
+                "fullUrl must be an absolute URL, urn:uuid: or urn:oid:",
+            )
+            .within("fullUrl"));
+        }
+    }
+    Ok(Request {
+        verb,
+        resource_type: resource_type.to_owned(),
+        id: id.map(str::to_owned),
+        version: version.map(str::to_owned),
+        full_url,
+        resource: entry.remove("resource"),
+        if_match,
+    })
+}
+
+/// In a bundle, a JSON Patch travels as a Binary resource with
+/// `contentType: application/json-patch+json` and the patch base64-encoded in `data`.
+fn json_patch_from_binary(resource: &Value) -> Result<Value, FhirError> {
+    let is_json_patch = resource.get("resourceType").and_then(Value::as_str) == Some("Binary")
+        && resource
+            .get("contentType")
+            .and_then(Value::as_str)
+            .is_some_and(|c| c.starts_with("application/json-patch+json"));
+    if !is_json_patch {
+        return Err(FhirError::not_implemented(
+            "a PATCH entry must carry a Binary with contentType application/json-patch+json (FHIRPath Patch is not supported yet)",
+        ));
+    }
+    let data = resource
+        .get("data")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|_| FhirError::bad_request("Binary.data is not valid base64").within("data"))?;
+    crate::interactions::parse_json(&bytes)
+}
+
+fn write_response_bundle(
+    kind: &str,
+    responses: &[EntryResponse],
+    base: &str,
+    preference: ReturnPreference,
+) -> Vec<u8> {
+    let mut writer = BundleWriter::new(kind, None, &[]);
+    for r in responses {
+        let mut response = serde_json::Map::new();
+        response.insert("status".into(), status_line(r.status).into());
+        let mut full_url = None;
+        let mut resource = None;
+        if let Some(v) = &r.version {
+            full_url = Some(format!("{base}/{}/{}", v.resource_type, v.id));
+            response.insert(
+                "location".into(),
+                format!("{}/{}/_history/{}", v.resource_type, v.id, v.version).into(),
+            );
+            response.insert("etag".into(), format!("W/\"{}\"", v.version).into());
+            response.insert(
+                "lastModified".into(),
+                caduceus_model::ids::format_instant(v.last_updated).into(),
+            );
+            match preference {
+                ReturnPreference::Representation => resource = v.body.as_deref(),
+                ReturnPreference::OperationOutcome => {
+                    response.insert("outcome".into(), OperationOutcome::default().to_json());
+                }
+                ReturnPreference::Minimal => {}
+            }
+        }
+        if let Some(outcome) = &r.outcome {
+            response.insert("outcome".into(), outcome.to_json());
+        }
+        writer.entry(Entry {
+            full_url: full_url.as_deref(),
+            resource,
+            request: None,
+            response: Some(Value::Object(response)),
+        });
+    }
+    writer.finish()
+}

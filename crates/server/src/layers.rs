@@ -1,0 +1,79 @@
+//! The tower layers around every route: request ids, a tracing span per request that puts
+//! the request id on every log line, body limits, and panics turned into OperationOutcomes.
+//!
+//! Log lines name the route template (`/fhir/{type}/{id}`) and the resource type, never
+//! the concrete URL: ids and query strings can carry patient data.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use caduceus_model::{Issue, IssueCode, OperationOutcome};
+use tower_http::catch_panic::CatchPanicLayer;
+use tracing::Instrument;
+
+use crate::negotiate::Output;
+use crate::response::outcome_response;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub(crate) fn wrap(router: Router, max_body_bytes: usize) -> Router {
+    router
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(trace_request))
+}
+
+/// Takes the client's `X-Request-Id` (if sane) or makes one, runs the request inside a span
+/// carrying it, echoes it on the response, and logs one line per request.
+async fn trace_request(request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().clone();
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    span.in_scope(|| {
+        let micros = started.elapsed().as_micros() as u64;
+        if status >= 500 {
+            tracing::warn!(status, micros, "request failed");
+        } else {
+            tracing::debug!(status, micros, "request");
+        }
+    });
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    response
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    let outcome = OperationOutcome::single(Issue::error(IssueCode::Exception, "internal error"));
+    let mut response = outcome_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &outcome,
+        Output::default(),
+    );
+    response.headers_mut().remove("content-length");
+    response.into_response()
+}

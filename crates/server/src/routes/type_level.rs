@@ -1,0 +1,115 @@
+//! Type-level interactions: create, `$validate`, type history (search comes with the search
+//! engine).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use bytes::Bytes;
+use caduceus_engine::{FhirError, HistoryParams, check_type};
+use caduceus_store::HistoryScope;
+
+use crate::negotiate::{Fhir, Output, ResourceBody};
+use crate::response::{json_response, outcome_response, write_response};
+use crate::{ApiError, AppState};
+
+/// POST `/[type]`.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Path(resource_type): Path<String>,
+    headers: axum::http::HeaderMap,
+    fhir: Fhir,
+    ResourceBody(resource): ResourceBody,
+) -> Result<Response, ApiError> {
+    check_type(&resource_type)?;
+    if headers.contains_key("if-none-exist") {
+        return Err(ApiError(FhirError::not_implemented(
+            "conditional create (If-None-Exist) is not supported yet",
+        )));
+    }
+    let written = state.engine().create(&resource_type, resource).await?;
+    Ok(write_response(
+        StatusCode::CREATED,
+        &written.version,
+        &fhir.base,
+        fhir.preference,
+        fhir.output,
+    ))
+}
+
+/// GET `/[type]`: search is not part of this build yet; say so plainly.
+pub(crate) async fn search(Path(resource_type): Path<String>) -> Result<Response, ApiError> {
+    check_type(&resource_type)?;
+    Err(ApiError(FhirError::not_implemented(
+        "search is not supported yet",
+    )))
+}
+
+/// POST `/[type]/$validate`: the body is the resource (or a Parameters with a `resource`).
+pub(crate) async fn validate(
+    State(state): State<AppState>,
+    Path(resource_type): Path<String>,
+    fhir: Fhir,
+    ResourceBody(body): ResourceBody,
+) -> Result<Response, ApiError> {
+    check_type(&resource_type)?;
+    Ok(validate_response(&state, &resource_type, body, fhir.output))
+}
+
+/// Runs `$validate`: the operation itself succeeded, so the answer is 200 with the outcome
+/// listing every issue, whether or not the resource is valid; nothing is stored.
+pub(crate) fn validate_response(
+    state: &AppState,
+    resource_type: &str,
+    body: serde_json::Value,
+    output: Output,
+) -> Response {
+    let resource = unwrap_parameters(body);
+    let outcome = state.engine().validate(Some(resource_type), &resource);
+    outcome_response(StatusCode::OK, &outcome, output)
+}
+
+/// `$validate` may be called with `Parameters { parameter: [{ name: "resource", resource }] }`.
+fn unwrap_parameters(body: serde_json::Value) -> serde_json::Value {
+    if body.get("resourceType").and_then(|v| v.as_str()) != Some("Parameters") {
+        return body;
+    }
+    body.get("parameter")
+        .and_then(|p| p.as_array())
+        .and_then(|ps| {
+            ps.iter()
+                .find(|p| p.get("name").and_then(|n| n.as_str()) == Some("resource"))
+        })
+        .and_then(|p| p.get("resource"))
+        .cloned()
+        .unwrap_or(body)
+}
+
+/// GET `/[type]/_history`.
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    Path(resource_type): Path<String>,
+    fhir: Fhir,
+) -> Result<Response, ApiError> {
+    let body = state
+        .engine()
+        .history(
+            HistoryScope::Type(resource_type),
+            &history_params(&fhir),
+            &fhir.base,
+        )
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        fhir.output.render(Bytes::from(body)),
+    ))
+}
+
+/// The history parameters of a request.
+pub(crate) fn history_params(fhir: &Fhir) -> HistoryParams {
+    HistoryParams {
+        since: fhir.param("_since").map(str::to_owned),
+        at: fhir.param("_at").map(str::to_owned),
+        count: fhir.param("_count").map(str::to_owned),
+        cursor: fhir.param("_cursor").map(str::to_owned),
+    }
+}
