@@ -148,6 +148,7 @@ pub fn build(pkg: &Package) -> Result<Structures> {
         types.push(ty);
     }
     resolve_content_references(&mut nodes, &node_by_path)?;
+    inherit_json_kinds(&mut types);
     Ok(Structures { types, nodes })
 }
 
@@ -224,7 +225,12 @@ fn build_type(
             }
             continue;
         }
-        let types: Vec<String> = arr_of(e, "type").iter().map(type_name).collect();
+        let mut types: Vec<String> = arr_of(e, "type").iter().map(type_name).collect();
+        // Erratum in the 4.0.1 definitions: `Resource.id` is declared a FHIRPath string, but
+        // the specification (resource.html) and every validator treat it as an `id`.
+        if e.pointer("/base/path").and_then(Value::as_str) == Some("Resource.id") {
+            types = vec!["id".to_owned()];
+        }
         let max = match str_of(e, "max") {
             "*" => None,
             m => Some(m.parse().with_context(|| format!("max of {path}"))?),
@@ -275,6 +281,22 @@ fn build_type(
         regex,
         node: root,
     })
+}
+
+/// Primitives specialising a number type are JSON numbers too: the 4.0.1 definitions give
+/// `positiveInt.value` and `unsignedInt.value` the FHIRPath type `String`, but they derive from
+/// `integer` and the JSON format writes them as numbers.
+fn inherit_json_kinds(types: &mut [Type]) {
+    let number_types: Vec<String> = types
+        .iter()
+        .filter(|t| t.kind == Kind::Primitive && t.json == Json::Number)
+        .map(|t| t.name.clone())
+        .collect();
+    for t in types.iter_mut() {
+        if t.kind == Kind::Primitive && t.base.as_ref().is_some_and(|b| number_types.contains(b)) {
+            t.json = Json::Number;
+        }
+    }
 }
 
 /// The FHIR type name of an `ElementDefinition.type`: FHIRPath system types carry the FHIR

@@ -1,12 +1,34 @@
 //! Validation of FHIR R4 JSON resources against the compiled official definitions.
-//! (Interface fixed; the implementation is being written.)
+//!
+//! [`validate_resource`] walks a resource once, driven entirely by the generated tables in
+//! `caduceus_model::defs` (no hand-kept element lists): unknown elements, JSON types, array
+//! versus single values, required elements, choice types, primitive formats (the regexes of
+//! the primitive StructureDefinitions plus calendar and range checks), contained and nested
+//! resources, extensions, and the codes of required bindings the package enumerates.
+//!
+//! Every finding is an [`Issue`] with a FHIRPath-style `expression` (`Patient.name[0].given[1]`)
+//! and a diagnostic that names the rule and the location but never the offending value, so
+//! outcomes can be logged and returned without leaking patient data.
+//!
+//! Modules: [`path`] keeps the location being visited (rendered only when an issue is
+//! reported); `primitives` checks primitive values; `walker` walks objects and elements.
+
+pub mod path;
+mod primitives;
+mod walker;
 
 use caduceus_model::Issue;
 use serde_json::Value;
 
-/// Validates one resource (with its contained resources) and returns every issue found,
-/// errors and warnings; an empty list means valid.
+/// Validates one resource (with its contained and nested resources) and returns every issue
+/// found, errors and warnings; no error issue means valid.
 pub fn validate_resource(resource: &Value) -> Vec<Issue> {
-    let _ = resource;
-    Vec::new()
+    let mut walker = walker::Walker::new();
+    walker.root(resource);
+    walker.into_issues()
+}
+
+/// True when `issues` contains no error (or fatal) issue.
+pub fn is_valid(issues: &[Issue]) -> bool {
+    !issues.iter().any(Issue::is_error)
 }

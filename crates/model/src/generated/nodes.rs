@@ -9,7 +9,7 @@ use crate::defs::{ElementDef, KeyDef, NONE as N, NodeDef, NodeId, TypeId, UNBOUN
 pub static NODES: [NodeDef; 682] = [
     // 0
     NodeDef { path: "Account", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -30,7 +30,7 @@ pub static NODES: [NodeDef; 682] = [
         e("partOf", 0, 1, &[147], N, N),
     ], keys: &[
         k("contained", 5, 155), k("coverage", 14, 11), k("description", 16, 202), k("extension", 6, 72),
-        k("guarantor", 17, 11), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("guarantor", 17, 11), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 11, 202),
         k("owner", 15, 147), k("partOf", 18, 147), k("servicePeriod", 13, 132), k("status", 9, 192),
         k("subject", 12, 147), k("text", 4, 119), k("type", 10, 27),
@@ -60,7 +60,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 3
     NodeDef { path: "ActivityDefinition", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -119,7 +119,7 @@ pub static NODES: [NodeDef; 682] = [
         k("contact", 19, 36), k("contained", 5, 155), k("copyright", 25, 199), k("date", 17, 194),
         k("description", 20, 199), k("doNotPerform", 41, 190), k("dosage", 47, 56), k("dynamicValue", 53, 11),
         k("editor", 31, 36), k("effectivePeriod", 28, 132), k("endorser", 33, 36), k("experimental", 15, 190),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 9, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 9, 81), k("implicitRules", 2, 205),
         k("intent", 39, 192), k("jurisdiction", 22, 27), k("kind", 36, 192), k("language", 3, 192),
         k("lastReviewDate", 27, 193), k("library", 35, 191), k("location", 43, 147), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("name", 11, 202), k("observationRequirement", 50, 147), k("observationResultRequirement", 51, 147),
@@ -175,7 +175,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 7
     NodeDef { path: "AdverseEvent", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -206,7 +206,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("actuality", 9, 192), k("category", 10, 27), k("contained", 5, 155), k("contributor", 23, 147),
         k("date", 14, 194), k("detected", 15, 194), k("encounter", 13, 147), k("event", 11, 27),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("language", 3, 192), k("location", 18, 147), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("outcome", 21, 27), k("recordedDate", 16, 194), k("recorder", 22, 147), k("referenceDocument", 26, 147),
         k("resultingCondition", 17, 147), k("seriousness", 19, 27), k("severity", 20, 27), k("study", 27, 147),
@@ -251,7 +251,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 11
     NodeDef { path: "AllergyIntolerance", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -278,7 +278,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("asserter", 20, 147), k("category", 12, 192), k("clinicalStatus", 9, 27), k("code", 14, 27),
         k("contained", 5, 155), k("criticality", 13, 192), k("encounter", 16, 147), k("extension", 6, 72),
-        k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
         k("lastOccurrence", 21, 194), k("meta", 1, 115), k("modifierExtension", 7, 72), k("note", 22, 6),
         k("onsetAge", 17, 4), k("onsetDateTime", 17, 194), k("onsetPeriod", 17, 132), k("onsetRange", 17, 145),
         k("onsetString", 17, 202), k("patient", 15, 147), k("reaction", 23, 11), k("recordedDate", 18, 194),
@@ -314,7 +314,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 14
     NodeDef { path: "Appointment", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -347,7 +347,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("appointmentType", 14, 27), k("basedOn", 27, 147), k("cancelationReason", 10, 27), k("comment", 25, 202),
         k("contained", 5, 155), k("created", 24, 194), k("description", 18, 202), k("end", 21, 197),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("language", 3, 192), k("meta", 1, 115), k("minutesDuration", 22, 201), k("modifierExtension", 7, 72),
         k("participant", 28, 11), k("patientInstruction", 26, 202), k("priority", 17, 204), k("reasonCode", 15, 27),
         k("reasonReference", 16, 147), k("requestedPeriod", 29, 132), k("serviceCategory", 11, 27), k("serviceType", 12, 27),
@@ -370,7 +370,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 16
     NodeDef { path: "AppointmentResponse", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -388,7 +388,7 @@ pub static NODES: [NodeDef; 682] = [
         e("comment", 0, 1, &[202], N, N),
     ], keys: &[
         k("actor", 13, 147), k("appointment", 9, 147), k("comment", 15, 202), k("contained", 5, 155),
-        k("end", 11, 197), k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81),
+        k("end", 11, 197), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("participantStatus", 14, 192), k("participantType", 12, 27), k("start", 10, 197), k("text", 4, 119),
     ] },
@@ -411,7 +411,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 18
     NodeDef { path: "AuditEvent", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -432,7 +432,7 @@ pub static NODES: [NodeDef; 682] = [
         e("entity", 0, U, &[11], 22, N),
     ], keys: &[
         k("action", 10, 192), k("agent", 16, 11), k("contained", 5, 155), k("entity", 18, 11),
-        k("extension", 6, 72), k("id", 0, 202), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("extension", 6, 72), k("id", 0, 196), k("implicitRules", 2, 205), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("outcome", 13, 192), k("outcomeDesc", 14, 202),
         k("period", 11, 132), k("purposeOfEvent", 15, 27), k("recorded", 12, 197), k("source", 17, 11),
         k("subtype", 9, 28), k("text", 4, 119), k("type", 8, 28),
@@ -522,7 +522,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 25
     NodeDef { path: "Basic", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -537,13 +537,13 @@ pub static NODES: [NodeDef; 682] = [
         e("author", 0, 1, &[147], N, N),
     ], keys: &[
         k("author", 12, 147), k("code", 9, 27), k("contained", 5, 155), k("created", 11, 193),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72), k("subject", 10, 147),
         k("text", 4, 119),
     ] },
     // 26
     NodeDef { path: "Binary", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -551,12 +551,12 @@ pub static NODES: [NodeDef; 682] = [
         e("securityContext", 0, 1, &[147], N, N),
         e("data", 0, 1, &[189], N, N),
     ], keys: &[
-        k("contentType", 4, 192), k("data", 6, 189), k("id", 0, 202), k("implicitRules", 2, 205),
+        k("contentType", 4, 192), k("data", 6, 189), k("id", 0, 196), k("implicitRules", 2, 205),
         k("language", 3, 192), k("meta", 1, 115), k("securityContext", 5, 147),
     ] },
     // 27
     NodeDef { path: "BiologicallyDerivedProduct", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -576,7 +576,7 @@ pub static NODES: [NodeDef; 682] = [
         e("manipulation", 0, 1, &[11], 30, N),
         e("storage", 0, U, &[11], 31, N),
     ], keys: &[
-        k("collection", 15, 11), k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 202),
+        k("collection", 15, 11), k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 196),
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("manipulation", 17, 11),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("parent", 14, 147), k("processing", 16, 11),
         k("productCategory", 9, 192), k("productCode", 10, 27), k("quantity", 13, 198), k("request", 12, 147),
@@ -633,7 +633,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 32
     NodeDef { path: "BodyStructure", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -651,13 +651,13 @@ pub static NODES: [NodeDef; 682] = [
         e("patient", 1, 1, &[147], N, N),
     ], keys: &[
         k("active", 9, 190), k("contained", 5, 155), k("description", 13, 202), k("extension", 6, 72),
-        k("id", 0, 202), k("identifier", 8, 81), k("image", 14, 9), k("implicitRules", 2, 205),
+        k("id", 0, 196), k("identifier", 8, 81), k("image", 14, 9), k("implicitRules", 2, 205),
         k("language", 3, 192), k("location", 11, 27), k("locationQualifier", 12, 27), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("morphology", 10, 27), k("patient", 15, 147), k("text", 4, 119),
     ] },
     // 33
     NodeDef { path: "Bundle", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -669,7 +669,7 @@ pub static NODES: [NodeDef; 682] = [
         e("entry", 0, U, &[11], 35, N),
         e("signature", 0, 1, &[162], N, N),
     ], keys: &[
-        k("entry", 9, 11), k("id", 0, 202), k("identifier", 4, 81), k("implicitRules", 2, 205),
+        k("entry", 9, 11), k("id", 0, 196), k("identifier", 4, 81), k("implicitRules", 2, 205),
         k("language", 3, 192), k("link", 8, 11), k("meta", 1, 115), k("signature", 10, 162),
         k("timestamp", 6, 197), k("total", 7, 204), k("type", 5, 192),
     ] },
@@ -743,7 +743,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 39
     NodeDef { path: "CapabilityStatement", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -780,7 +780,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("contact", 16, 36), k("contained", 5, 155), k("copyright", 21, 199), k("date", 14, 194),
         k("description", 17, 199), k("document", 33, 11), k("experimental", 13, 190), k("extension", 6, 72),
-        k("fhirVersion", 27, 192), k("format", 28, 192), k("id", 0, 202), k("implementation", 26, 11),
+        k("fhirVersion", 27, 192), k("format", 28, 192), k("id", 0, 196), k("implementation", 26, 11),
         k("implementationGuide", 30, 191), k("implicitRules", 2, 205), k("imports", 24, 191), k("instantiates", 23, 191),
         k("jurisdiction", 19, 27), k("kind", 22, 192), k("language", 3, 192), k("messaging", 32, 11),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 10, 202), k("patchFormat", 29, 192),
@@ -967,7 +967,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 53
     NodeDef { path: "CarePlan", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -1002,7 +1002,7 @@ pub static NODES: [NodeDef; 682] = [
         k("activity", 29, 11), k("addresses", 26, 147), k("author", 23, 147), k("basedOn", 11, 147),
         k("careTeam", 25, 147), k("category", 16, 27), k("contained", 5, 155), k("contributor", 24, 147),
         k("created", 22, 194), k("description", 18, 202), k("encounter", 20, 147), k("extension", 6, 72),
-        k("goal", 28, 147), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("goal", 28, 147), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("instantiatesCanonical", 9, 191), k("instantiatesUri", 10, 205), k("intent", 15, 192), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("note", 30, 6), k("partOf", 13, 147),
         k("period", 21, 132), k("replaces", 12, 147), k("status", 14, 192), k("subject", 19, 147),
@@ -1054,7 +1054,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 56
     NodeDef { path: "CareTeam", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -1077,7 +1077,7 @@ pub static NODES: [NodeDef; 682] = [
         e("note", 0, U, &[6], N, N),
     ], keys: &[
         k("category", 10, 27), k("contained", 5, 155), k("encounter", 13, 147), k("extension", 6, 72),
-        k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
         k("managingOrganization", 18, 147), k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 11, 202),
         k("note", 20, 6), k("participant", 15, 11), k("period", 14, 132), k("reasonCode", 16, 27),
         k("reasonReference", 17, 147), k("status", 9, 192), k("subject", 12, 147), k("telecom", 19, 37),
@@ -1098,7 +1098,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 58
     NodeDef { path: "CatalogEntry", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -1121,7 +1121,7 @@ pub static NODES: [NodeDef; 682] = [
         e("relatedEntry", 0, U, &[11], 59, N),
     ], keys: &[
         k("additionalCharacteristic", 18, 27), k("additionalClassification", 19, 27), k("additionalIdentifier", 12, 81), k("classification", 13, 27),
-        k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81),
+        k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("lastUpdated", 17, 194), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("orderable", 10, 190), k("referencedItem", 11, 147), k("relatedEntry", 20, 11),
         k("status", 14, 192), k("text", 4, 119), k("type", 9, 27), k("validTo", 16, 194),
@@ -1140,7 +1140,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 60
     NodeDef { path: "ChargeItem", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -1178,7 +1178,7 @@ pub static NODES: [NodeDef; 682] = [
         k("account", 31, 147), k("bodysite", 22, 27), k("code", 13, 27), k("contained", 5, 155),
         k("context", 15, 147), k("costCenter", 20, 147), k("definitionCanonical", 10, 191), k("definitionUri", 9, 205),
         k("enteredDate", 27, 194), k("enterer", 26, 147), k("extension", 6, 72), k("factorOverride", 23, 195),
-        k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("note", 32, 6), k("occurrenceDateTime", 16, 194),
         k("occurrencePeriod", 16, 132), k("occurrenceTiming", 16, 183), k("overrideReason", 25, 202), k("partOf", 12, 147),
         k("performer", 17, 11), k("performingOrganization", 18, 147), k("priceOverride", 24, 117), k("productCodeableConcept", 30, 27),
@@ -1199,7 +1199,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 62
     NodeDef { path: "ChargeItemDefinition", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -1234,7 +1234,7 @@ pub static NODES: [NodeDef; 682] = [
         k("applicability", 29, 11), k("approvalDate", 24, 193), k("code", 27, 27), k("contact", 19, 36),
         k("contained", 5, 155), k("copyright", 23, 199), k("date", 17, 194), k("derivedFromUri", 12, 205),
         k("description", 20, 199), k("effectivePeriod", 26, 132), k("experimental", 16, 190), k("extension", 6, 72),
-        k("id", 0, 202), k("identifier", 9, 81), k("implicitRules", 2, 205), k("instance", 28, 147),
+        k("id", 0, 196), k("identifier", 9, 81), k("implicitRules", 2, 205), k("instance", 28, 147),
         k("jurisdiction", 22, 27), k("language", 3, 192), k("lastReviewDate", 25, 193), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("partOf", 13, 191), k("propertyGroup", 30, 11), k("publisher", 18, 202),
         k("replaces", 14, 191), k("status", 15, 192), k("text", 4, 119), k("title", 11, 202),
@@ -1278,7 +1278,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 66
     NodeDef { path: "Claim", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -1316,7 +1316,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("accident", 32, 11), k("billablePeriod", 14, 132), k("careTeam", 27, 11), k("contained", 5, 155),
         k("created", 15, 194), k("diagnosis", 29, 11), k("enterer", 16, 147), k("extension", 6, 72),
-        k("facility", 26, 147), k("fundsReserve", 20, 27), k("id", 0, 202), k("identifier", 8, 81),
+        k("facility", 26, 147), k("fundsReserve", 20, 27), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("insurance", 31, 11), k("insurer", 17, 147), k("item", 33, 11),
         k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72), k("originalPrescription", 23, 147),
         k("patient", 13, 147), k("payee", 24, 11), k("prescription", 22, 147), k("priority", 19, 27),
@@ -1519,7 +1519,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 78
     NodeDef { path: "ClaimResponse", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -1557,7 +1557,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("addItem", 24, 11), k("adjudication", 25, 11), k("communicationRequest", 32, 147), k("contained", 5, 155),
         k("created", 14, 194), k("disposition", 19, 202), k("error", 34, 11), k("extension", 6, 72),
-        k("form", 30, 9), k("formCode", 29, 27), k("fundsReserve", 28, 27), k("id", 0, 202),
+        k("form", 30, 9), k("formCode", 29, 27), k("fundsReserve", 28, 27), k("id", 0, 196),
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("insurance", 33, 11), k("insurer", 15, 147),
         k("item", 23, 11), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("outcome", 18, 192), k("patient", 13, 147), k("payeeType", 22, 27), k("payment", 27, 11),
@@ -1753,7 +1753,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 91
     NodeDef { path: "ClinicalImpression", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -1784,7 +1784,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("assessor", 17, 147), k("code", 11, 27), k("contained", 5, 155), k("date", 16, 194),
         k("description", 12, 202), k("effectiveDateTime", 15, 194), k("effectivePeriod", 15, 132), k("encounter", 14, 147),
-        k("extension", 6, 72), k("finding", 23, 11), k("id", 0, 202), k("identifier", 8, 81),
+        k("extension", 6, 72), k("finding", 23, 11), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("investigation", 20, 11), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("note", 27, 6), k("previous", 18, 147), k("problem", 19, 147),
         k("prognosisCodeableConcept", 24, 27), k("prognosisReference", 25, 147), k("protocol", 21, 205), k("status", 9, 192),
@@ -1816,7 +1816,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 94
     NodeDef { path: "CodeSystem", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -1854,7 +1854,7 @@ pub static NODES: [NodeDef; 682] = [
         k("caseSensitive", 23, 190), k("compositional", 26, 190), k("concept", 33, 11), k("contact", 17, 36),
         k("contained", 5, 155), k("content", 28, 192), k("copyright", 22, 199), k("count", 30, 204),
         k("date", 15, 194), k("description", 18, 199), k("experimental", 14, 190), k("extension", 6, 72),
-        k("filter", 31, 11), k("hierarchyMeaning", 25, 192), k("id", 0, 202), k("identifier", 9, 81),
+        k("filter", 31, 11), k("hierarchyMeaning", 25, 192), k("id", 0, 196), k("identifier", 9, 81),
         k("implicitRules", 2, 205), k("jurisdiction", 20, 27), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("name", 11, 202), k("property", 32, 11), k("publisher", 16, 202),
         k("purpose", 21, 199), k("status", 13, 192), k("supplements", 29, 191), k("text", 4, 119),
@@ -1951,7 +1951,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 102
     NodeDef { path: "Communication", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -1984,7 +1984,7 @@ pub static NODES: [NodeDef; 682] = [
         e("note", 0, U, &[6], N, N),
     ], keys: &[
         k("about", 21, 147), k("basedOn", 11, 147), k("category", 16, 27), k("contained", 5, 155),
-        k("encounter", 22, 147), k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81),
+        k("encounter", 22, 147), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("inResponseTo", 13, 147), k("instantiatesCanonical", 9, 191), k("instantiatesUri", 10, 205),
         k("language", 3, 192), k("medium", 18, 27), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("note", 30, 6), k("partOf", 12, 147), k("payload", 29, 11), k("priority", 17, 192),
@@ -2004,7 +2004,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 104
     NodeDef { path: "CommunicationRequest", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -2037,7 +2037,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("about", 19, 147), k("authoredOn", 23, 194), k("basedOn", 9, 147), k("category", 14, 27),
         k("contained", 5, 155), k("doNotPerform", 16, 190), k("encounter", 20, 147), k("extension", 6, 72),
-        k("groupIdentifier", 11, 81), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("groupIdentifier", 11, 81), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("language", 3, 192), k("medium", 17, 27), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("note", 29, 6), k("occurrenceDateTime", 22, 194), k("occurrencePeriod", 22, 132), k("payload", 21, 11),
         k("priority", 15, 192), k("reasonCode", 27, 27), k("reasonReference", 28, 147), k("recipient", 25, 147),
@@ -2056,7 +2056,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 106
     NodeDef { path: "CompartmentDefinition", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -2080,7 +2080,7 @@ pub static NODES: [NodeDef; 682] = [
         e("resource", 0, U, &[11], 107, N),
     ], keys: &[
         k("code", 19, 192), k("contact", 15, 36), k("contained", 5, 155), k("date", 13, 194),
-        k("description", 16, 199), k("experimental", 12, 190), k("extension", 6, 72), k("id", 0, 202),
+        k("description", 16, 199), k("experimental", 12, 190), k("extension", 6, 72), k("id", 0, 196),
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("name", 10, 202), k("publisher", 14, 202), k("purpose", 18, 199), k("resource", 21, 11),
         k("search", 20, 190), k("status", 11, 192), k("text", 4, 119), k("url", 8, 205),
@@ -2100,7 +2100,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 108
     NodeDef { path: "Composition", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -2126,7 +2126,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("attester", 18, 11), k("author", 15, 147), k("category", 11, 27), k("confidentiality", 17, 192),
         k("contained", 5, 155), k("custodian", 19, 147), k("date", 14, 194), k("encounter", 13, 147),
-        k("event", 21, 11), k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81),
+        k("event", 21, 11), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("relatesTo", 20, 11), k("section", 22, 11), k("status", 9, 192), k("subject", 12, 147),
         k("text", 4, 119), k("title", 16, 202), k("type", 10, 27),
@@ -2189,7 +2189,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 113
     NodeDef { path: "ConceptMap", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -2218,7 +2218,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("contact", 17, 36), k("contained", 5, 155), k("copyright", 22, 199), k("date", 15, 194),
         k("description", 18, 199), k("experimental", 14, 190), k("extension", 6, 72), k("group", 25, 11),
-        k("id", 0, 202), k("identifier", 9, 81), k("implicitRules", 2, 205), k("jurisdiction", 20, 27),
+        k("id", 0, 196), k("identifier", 9, 81), k("implicitRules", 2, 205), k("jurisdiction", 20, 27),
         k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 11, 202),
         k("publisher", 16, 202), k("purpose", 21, 199), k("sourceCanonical", 23, 191), k("sourceUri", 23, 205),
         k("status", 13, 192), k("targetCanonical", 24, 191), k("targetUri", 24, 205), k("text", 4, 119),
@@ -2296,7 +2296,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 119
     NodeDef { path: "Condition", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -2325,7 +2325,7 @@ pub static NODES: [NodeDef; 682] = [
         k("abatementAge", 18, 4), k("abatementDateTime", 18, 194), k("abatementPeriod", 18, 132), k("abatementRange", 18, 145),
         k("abatementString", 18, 202), k("asserter", 21, 147), k("bodySite", 14, 27), k("category", 11, 27),
         k("clinicalStatus", 9, 27), k("code", 13, 27), k("contained", 5, 155), k("encounter", 16, 147),
-        k("evidence", 23, 11), k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81),
+        k("evidence", 23, 11), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("note", 24, 6), k("onsetAge", 17, 4), k("onsetDateTime", 17, 194), k("onsetPeriod", 17, 132),
         k("onsetRange", 17, 145), k("onsetString", 17, 202), k("recordedDate", 19, 194), k("recorder", 20, 147),
@@ -2357,7 +2357,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 122
     NodeDef { path: "Consent", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -2380,7 +2380,7 @@ pub static NODES: [NodeDef; 682] = [
         e("provision", 0, 1, &[11], 125, N),
     ], keys: &[
         k("category", 11, 27), k("contained", 5, 155), k("dateTime", 13, 194), k("extension", 6, 72),
-        k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("organization", 15, 147), k("patient", 12, 147),
         k("performer", 14, 147), k("policy", 17, 11), k("policyRule", 18, 27), k("provision", 20, 11),
         k("scope", 10, 27), k("sourceAttachment", 16, 9), k("sourceReference", 16, 147), k("status", 9, 192),
@@ -2477,7 +2477,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 130
     NodeDef { path: "Contract", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -2521,7 +2521,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("alias", 26, 202), k("applies", 17, 132), k("author", 27, 147), k("authority", 20, 147),
         k("contained", 5, 155), k("contentDefinition", 32, 11), k("contentDerivative", 15, 27), k("domain", 21, 147),
-        k("expirationType", 18, 27), k("extension", 6, 72), k("friendly", 37, 11), k("id", 0, 202),
+        k("expirationType", 18, 27), k("extension", 6, 72), k("friendly", 37, 11), k("id", 0, 196),
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("instantiatesCanonical", 13, 147), k("instantiatesUri", 14, 205),
         k("issued", 16, 194), k("language", 3, 192), k("legal", 38, 11), k("legalState", 12, 27),
         k("legallyBindingAttachment", 40, 9), k("legallyBindingReference", 40, 147), k("meta", 1, 115), k("modifierExtension", 7, 72),
@@ -2806,7 +2806,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 148
     NodeDef { path: "Coverage", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -2833,7 +2833,7 @@ pub static NODES: [NodeDef; 682] = [
         e("contract", 0, U, &[147], N, N),
     ], keys: &[
         k("beneficiary", 14, 147), k("class", 19, 11), k("contained", 5, 155), k("contract", 24, 147),
-        k("costToBeneficiary", 22, 11), k("dependent", 15, 202), k("extension", 6, 72), k("id", 0, 202),
+        k("costToBeneficiary", 22, 11), k("dependent", 15, 202), k("extension", 6, 72), k("id", 0, 196),
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("network", 21, 202), k("order", 20, 201), k("payor", 18, 147),
         k("period", 17, 132), k("policyHolder", 11, 147), k("relationship", 16, 27), k("status", 9, 192),
@@ -2877,7 +2877,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 152
     NodeDef { path: "CoverageEligibilityRequest", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -2901,7 +2901,7 @@ pub static NODES: [NodeDef; 682] = [
         e("item", 0, U, &[11], 155, N),
     ], keys: &[
         k("contained", 5, 155), k("created", 14, 194), k("enterer", 15, 147), k("extension", 6, 72),
-        k("facility", 18, 147), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("facility", 18, 147), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("insurance", 20, 11), k("insurer", 17, 147), k("item", 21, 11), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("patient", 12, 147), k("priority", 10, 27),
         k("provider", 16, 147), k("purpose", 11, 192), k("servicedDate", 13, 193), k("servicedPeriod", 13, 132),
@@ -2964,7 +2964,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 157
     NodeDef { path: "CoverageEligibilityResponse", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -2989,7 +2989,7 @@ pub static NODES: [NodeDef; 682] = [
         e("error", 0, U, &[11], 161, N),
     ], keys: &[
         k("contained", 5, 155), k("created", 13, 194), k("disposition", 17, 202), k("error", 22, 11),
-        k("extension", 6, 72), k("form", 21, 27), k("id", 0, 202), k("identifier", 8, 81),
+        k("extension", 6, 72), k("form", 21, 27), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("insurance", 19, 11), k("insurer", 18, 147), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("outcome", 16, 192), k("patient", 11, 147),
         k("preAuthRef", 20, 202), k("purpose", 10, 192), k("request", 15, 147), k("requestor", 14, 147),
@@ -3107,7 +3107,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 166
     NodeDef { path: "DetectedIssue", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -3129,7 +3129,7 @@ pub static NODES: [NodeDef; 682] = [
         e("mitigation", 0, U, &[11], 168, N),
     ], keys: &[
         k("author", 14, 147), k("code", 10, 27), k("contained", 5, 155), k("detail", 17, 202),
-        k("evidence", 16, 11), k("extension", 6, 72), k("id", 0, 202), k("identifiedDateTime", 13, 194),
+        k("evidence", 16, 11), k("extension", 6, 72), k("id", 0, 196), k("identifiedDateTime", 13, 194),
         k("identifiedPeriod", 13, 132), k("identifier", 8, 81), k("implicated", 15, 147), k("implicitRules", 2, 205),
         k("language", 3, 192), k("meta", 1, 115), k("mitigation", 19, 11), k("modifierExtension", 7, 72),
         k("patient", 12, 147), k("reference", 18, 205), k("severity", 11, 192), k("status", 9, 192),
@@ -3160,7 +3160,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 169
     NodeDef { path: "Device", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -3196,7 +3196,7 @@ pub static NODES: [NodeDef; 682] = [
         e("parent", 0, 1, &[147], N, N),
     ], keys: &[
         k("contact", 28, 37), k("contained", 5, 155), k("definition", 9, 147), k("deviceName", 19, 11),
-        k("distinctIdentifier", 13, 202), k("expirationDate", 16, 194), k("extension", 6, 72), k("id", 0, 202),
+        k("distinctIdentifier", 13, 202), k("expirationDate", 16, 194), k("extension", 6, 72), k("id", 0, 196),
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("location", 29, 147),
         k("lotNumber", 17, 202), k("manufactureDate", 15, 194), k("manufacturer", 14, 202), k("meta", 1, 115),
         k("modelNumber", 20, 202), k("modifierExtension", 7, 72), k("note", 31, 6), k("owner", 27, 147),
@@ -3269,7 +3269,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 175
     NodeDef { path: "DeviceDefinition", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -3301,7 +3301,7 @@ pub static NODES: [NodeDef; 682] = [
         e("material", 0, U, &[11], 181, N),
     ], keys: &[
         k("capability", 20, 11), k("contact", 23, 37), k("contained", 5, 155), k("deviceName", 11, 11),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("language", 3, 192), k("languageCode", 19, 27), k("manufacturerReference", 10, 147), k("manufacturerString", 10, 202),
         k("material", 29, 11), k("meta", 1, 115), k("modelNumber", 12, 202), k("modifierExtension", 7, 72),
         k("note", 26, 6), k("onlineInformation", 25, 205), k("owner", 22, 147), k("parentDevice", 28, 147),
@@ -3380,7 +3380,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 182
     NodeDef { path: "DeviceMetric", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -3400,7 +3400,7 @@ pub static NODES: [NodeDef; 682] = [
         e("calibration", 0, U, &[11], 183, N),
     ], keys: &[
         k("calibration", 17, 11), k("category", 15, 192), k("color", 14, 192), k("contained", 5, 155),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("language", 3, 192), k("measurementPeriod", 16, 183), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("operationalStatus", 13, 192), k("parent", 12, 147), k("source", 11, 147), k("text", 4, 119),
         k("type", 9, 27), k("unit", 10, 27),
@@ -3419,7 +3419,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 184
     NodeDef { path: "DeviceRequest", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -3454,7 +3454,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("authoredOn", 22, 194), k("basedOn", 11, 147), k("codeCodeableConcept", 17, 27), k("codeReference", 17, 147),
         k("contained", 5, 155), k("encounter", 20, 147), k("extension", 6, 72), k("groupIdentifier", 13, 81),
-        k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205), k("instantiatesCanonical", 9, 191),
+        k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("instantiatesCanonical", 9, 191),
         k("instantiatesUri", 10, 205), k("insurance", 28, 147), k("intent", 15, 192), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("note", 30, 6), k("occurrenceDateTime", 21, 194),
         k("occurrencePeriod", 21, 132), k("occurrenceTiming", 21, 183), k("parameter", 18, 11), k("performer", 25, 147),
@@ -3475,7 +3475,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 186
     NodeDef { path: "DeviceUseStatement", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -3498,7 +3498,7 @@ pub static NODES: [NodeDef; 682] = [
         e("note", 0, U, &[6], N, N),
     ], keys: &[
         k("basedOn", 9, 147), k("bodySite", 19, 27), k("contained", 5, 155), k("derivedFrom", 12, 147),
-        k("device", 16, 147), k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81),
+        k("device", 16, 147), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("note", 20, 6), k("reasonCode", 17, 27), k("reasonReference", 18, 147), k("recordedOn", 14, 194),
         k("source", 15, 147), k("status", 10, 192), k("subject", 11, 147), k("text", 4, 119),
@@ -3506,7 +3506,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 187
     NodeDef { path: "DiagnosticReport", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -3535,7 +3535,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("basedOn", 9, 147), k("category", 11, 27), k("code", 12, 27), k("conclusion", 23, 202),
         k("conclusionCode", 24, 27), k("contained", 5, 155), k("effectiveDateTime", 15, 194), k("effectivePeriod", 15, 132),
-        k("encounter", 14, 147), k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81),
+        k("encounter", 14, 147), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("imagingStudy", 21, 147), k("implicitRules", 2, 205), k("issued", 16, 197), k("language", 3, 192),
         k("media", 22, 11), k("meta", 1, 115), k("modifierExtension", 7, 72), k("performer", 17, 147),
         k("presentedForm", 25, 9), k("result", 20, 147), k("resultsInterpreter", 18, 147), k("specimen", 19, 147),
@@ -3567,7 +3567,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 190
     NodeDef { path: "DocumentManifest", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -3589,7 +3589,7 @@ pub static NODES: [NodeDef; 682] = [
         e("related", 0, U, &[11], 191, N),
     ], keys: &[
         k("author", 14, 147), k("contained", 5, 155), k("content", 18, 147), k("created", 13, 194),
-        k("description", 17, 202), k("extension", 6, 72), k("id", 0, 202), k("identifier", 9, 81),
+        k("description", 17, 202), k("extension", 6, 72), k("id", 0, 196), k("identifier", 9, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("masterIdentifier", 8, 81), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("recipient", 15, 147), k("related", 19, 11), k("source", 16, 205),
         k("status", 10, 192), k("subject", 12, 147), k("text", 4, 119), k("type", 11, 27),
@@ -3607,7 +3607,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 192
     NodeDef { path: "DocumentReference", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -3634,7 +3634,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("authenticator", 17, 147), k("author", 16, 147), k("category", 13, 27), k("contained", 5, 155),
         k("content", 22, 11), k("context", 23, 11), k("custodian", 18, 147), k("date", 15, 197),
-        k("description", 20, 202), k("docStatus", 11, 192), k("extension", 6, 72), k("id", 0, 202),
+        k("description", 20, 202), k("docStatus", 11, 192), k("extension", 6, 72), k("id", 0, 196),
         k("identifier", 9, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("masterIdentifier", 8, 81),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("relatesTo", 19, 11), k("securityLabel", 21, 27),
         k("status", 10, 192), k("subject", 14, 147), k("text", 4, 119), k("type", 12, 27),
@@ -3680,7 +3680,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 196
     NodeDef { path: "DomainResource", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -3689,7 +3689,7 @@ pub static NODES: [NodeDef; 682] = [
         e("extension", 0, U, &[72], N, N),
         e("modifierExtension", 0, U, &[72], N, N),
     ], keys: &[
-        k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 202), k("implicitRules", 2, 205),
+        k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 196), k("implicitRules", 2, 205),
         k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72), k("text", 4, 119),
     ] },
     // 197
@@ -3743,7 +3743,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 200
     NodeDef { path: "EffectEvidenceSynthesis", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -3788,7 +3788,7 @@ pub static NODES: [NodeDef; 682] = [
         k("approvalDate", 22, 193), k("author", 26, 36), k("certainty", 40, 11), k("contact", 16, 36),
         k("contained", 5, 155), k("copyright", 21, 199), k("date", 14, 194), k("description", 17, 199),
         k("editor", 27, 36), k("effectEstimate", 39, 11), k("effectivePeriod", 24, 132), k("endorser", 29, 36),
-        k("exposure", 34, 147), k("exposureAlternative", 35, 147), k("extension", 6, 72), k("id", 0, 202),
+        k("exposure", 34, 147), k("exposureAlternative", 35, 147), k("extension", 6, 72), k("id", 0, 196),
         k("identifier", 9, 81), k("implicitRules", 2, 205), k("jurisdiction", 20, 27), k("language", 3, 192),
         k("lastReviewDate", 23, 193), k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 11, 202),
         k("note", 18, 6), k("outcome", 36, 147), k("population", 33, 147), k("publisher", 15, 202),
@@ -4081,7 +4081,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 217
     NodeDef { path: "Encounter", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -4115,7 +4115,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("account", 26, 147), k("appointment", 20, 147), k("basedOn", 18, 147), k("class", 11, 28),
         k("classHistory", 12, 11), k("contained", 5, 155), k("diagnosis", 25, 11), k("episodeOfCare", 17, 147),
-        k("extension", 6, 72), k("hospitalization", 27, 11), k("id", 0, 202), k("identifier", 8, 81),
+        k("extension", 6, 72), k("hospitalization", 27, 11), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("length", 22, 57), k("location", 28, 11),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("partOf", 30, 147), k("participant", 19, 11),
         k("period", 21, 132), k("priority", 15, 27), k("reasonCode", 23, 27), k("reasonReference", 24, 147),
@@ -4202,7 +4202,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 224
     NodeDef { path: "Endpoint", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -4223,14 +4223,14 @@ pub static NODES: [NodeDef; 682] = [
         e("header", 0, U, &[202], N, N),
     ], keys: &[
         k("address", 17, 206), k("connectionType", 10, 28), k("contact", 13, 37), k("contained", 5, 155),
-        k("extension", 6, 72), k("header", 18, 202), k("id", 0, 202), k("identifier", 8, 81),
+        k("extension", 6, 72), k("header", 18, 202), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("managingOrganization", 12, 147), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("name", 11, 202), k("payloadMimeType", 16, 192), k("payloadType", 15, 27),
         k("period", 14, 132), k("status", 9, 192), k("text", 4, 119),
     ] },
     // 225
     NodeDef { path: "EnrollmentRequest", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -4247,13 +4247,13 @@ pub static NODES: [NodeDef; 682] = [
         e("coverage", 0, 1, &[147], N, N),
     ], keys: &[
         k("candidate", 13, 147), k("contained", 5, 155), k("coverage", 14, 147), k("created", 10, 194),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("insurer", 11, 147), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("provider", 12, 147), k("status", 9, 192), k("text", 4, 119),
     ] },
     // 226
     NodeDef { path: "EnrollmentResponse", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -4271,13 +4271,13 @@ pub static NODES: [NodeDef; 682] = [
         e("requestProvider", 0, 1, &[147], N, N),
     ], keys: &[
         k("contained", 5, 155), k("created", 13, 194), k("disposition", 12, 202), k("extension", 6, 72),
-        k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("organization", 14, 147), k("outcome", 11, 192),
         k("request", 10, 147), k("requestProvider", 15, 147), k("status", 9, 192), k("text", 4, 119),
     ] },
     // 227
     NodeDef { path: "EpisodeOfCare", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -4299,7 +4299,7 @@ pub static NODES: [NodeDef; 682] = [
         e("account", 0, U, &[147], N, N),
     ], keys: &[
         k("account", 19, 147), k("careManager", 17, 147), k("contained", 5, 155), k("diagnosis", 12, 11),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("language", 3, 192), k("managingOrganization", 14, 147), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("patient", 13, 147), k("period", 15, 132), k("referralRequest", 16, 147), k("status", 9, 192),
         k("statusHistory", 10, 11), k("team", 18, 147), k("text", 4, 119), k("type", 11, 27),
@@ -4329,7 +4329,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 230
     NodeDef { path: "EventDefinition", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -4369,7 +4369,7 @@ pub static NODES: [NodeDef; 682] = [
         k("approvalDate", 26, 193), k("author", 30, 36), k("contact", 19, 36), k("contained", 5, 155),
         k("copyright", 25, 199), k("date", 17, 194), k("description", 20, 199), k("editor", 31, 36),
         k("effectivePeriod", 28, 132), k("endorser", 33, 36), k("experimental", 15, 190), k("extension", 6, 72),
-        k("id", 0, 202), k("identifier", 9, 81), k("implicitRules", 2, 205), k("jurisdiction", 22, 27),
+        k("id", 0, 196), k("identifier", 9, 81), k("implicitRules", 2, 205), k("jurisdiction", 22, 27),
         k("language", 3, 192), k("lastReviewDate", 27, 193), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("name", 11, 202), k("publisher", 18, 202), k("purpose", 23, 199), k("relatedArtifact", 34, 148),
         k("reviewer", 32, 36), k("status", 14, 192), k("subjectCodeableConcept", 16, 27), k("subjectReference", 16, 147),
@@ -4379,7 +4379,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 231
     NodeDef { path: "Evidence", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -4419,7 +4419,7 @@ pub static NODES: [NodeDef; 682] = [
         k("approvalDate", 24, 193), k("author", 28, 36), k("contact", 18, 36), k("contained", 5, 155),
         k("copyright", 23, 199), k("date", 16, 194), k("description", 19, 199), k("editor", 29, 36),
         k("effectivePeriod", 26, 132), k("endorser", 31, 36), k("exposureBackground", 33, 147), k("exposureVariant", 34, 147),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 9, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 9, 81), k("implicitRules", 2, 205),
         k("jurisdiction", 22, 27), k("language", 3, 192), k("lastReviewDate", 25, 193), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("name", 11, 202), k("note", 20, 6), k("outcome", 35, 147),
         k("publisher", 17, 202), k("relatedArtifact", 32, 148), k("reviewer", 30, 36), k("shortTitle", 13, 202),
@@ -4428,7 +4428,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 232
     NodeDef { path: "EvidenceVariable", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -4467,7 +4467,7 @@ pub static NODES: [NodeDef; 682] = [
         k("approvalDate", 24, 193), k("author", 28, 36), k("characteristic", 34, 11), k("contact", 18, 36),
         k("contained", 5, 155), k("copyright", 23, 199), k("date", 16, 194), k("description", 19, 199),
         k("editor", 29, 36), k("effectivePeriod", 26, 132), k("endorser", 31, 36), k("extension", 6, 72),
-        k("id", 0, 202), k("identifier", 9, 81), k("implicitRules", 2, 205), k("jurisdiction", 22, 27),
+        k("id", 0, 196), k("identifier", 9, 81), k("implicitRules", 2, 205), k("jurisdiction", 22, 27),
         k("language", 3, 192), k("lastReviewDate", 25, 193), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("name", 11, 202), k("note", 20, 6), k("publisher", 17, 202), k("relatedArtifact", 32, 148),
         k("reviewer", 30, 36), k("shortTitle", 13, 202), k("status", 15, 192), k("subtitle", 14, 202),
@@ -4495,7 +4495,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 234
     NodeDef { path: "ExampleScenario", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -4522,7 +4522,7 @@ pub static NODES: [NodeDef; 682] = [
         e("workflow", 0, U, &[191], N, N),
     ], keys: &[
         k("actor", 21, 11), k("contact", 16, 36), k("contained", 5, 155), k("copyright", 19, 199),
-        k("date", 14, 194), k("experimental", 13, 190), k("extension", 6, 72), k("id", 0, 202),
+        k("date", 14, 194), k("experimental", 13, 190), k("extension", 6, 72), k("id", 0, 196),
         k("identifier", 9, 81), k("implicitRules", 2, 205), k("instance", 22, 11), k("jurisdiction", 18, 27),
         k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 11, 202),
         k("process", 23, 11), k("publisher", 15, 202), k("purpose", 20, 199), k("status", 12, 192),
@@ -4642,7 +4642,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 243
     NodeDef { path: "ExplanationOfBenefit", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -4699,7 +4699,7 @@ pub static NODES: [NodeDef; 682] = [
         k("claimResponse", 29, 147), k("contained", 5, 155), k("created", 15, 194), k("diagnosis", 36, 11),
         k("disposition", 31, 202), k("enterer", 16, 147), k("extension", 6, 72), k("facility", 27, 147),
         k("form", 47, 9), k("formCode", 46, 27), k("fundsReserve", 21, 27), k("fundsReserveRequested", 20, 27),
-        k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205), k("insurance", 39, 11),
+        k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("insurance", 39, 11),
         k("insurer", 17, 147), k("item", 41, 11), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("originalPrescription", 24, 147), k("outcome", 30, 192), k("patient", 13, 147),
         k("payee", 25, 11), k("payment", 45, 11), k("preAuthRef", 32, 202), k("preAuthRefPeriod", 33, 132),
@@ -5093,7 +5093,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 266
     NodeDef { path: "FamilyMemberHistory", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -5124,7 +5124,7 @@ pub static NODES: [NodeDef; 682] = [
         k("bornPeriod", 18, 132), k("bornString", 18, 202), k("condition", 25, 11), k("contained", 5, 155),
         k("dataAbsentReason", 12, 27), k("date", 14, 194), k("deceasedAge", 21, 4), k("deceasedBoolean", 21, 190),
         k("deceasedDate", 21, 193), k("deceasedRange", 21, 145), k("deceasedString", 21, 202), k("estimatedAge", 20, 190),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("instantiatesCanonical", 9, 191), k("instantiatesUri", 10, 205), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("name", 15, 202), k("note", 24, 6), k("patient", 13, 147),
         k("reasonCode", 22, 27), k("reasonReference", 23, 147), k("relationship", 16, 27), k("sex", 17, 27),
@@ -5147,7 +5147,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 268
     NodeDef { path: "Flag", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -5165,13 +5165,13 @@ pub static NODES: [NodeDef; 682] = [
         e("author", 0, 1, &[147], N, N),
     ], keys: &[
         k("author", 15, 147), k("category", 10, 27), k("code", 11, 27), k("contained", 5, 155),
-        k("encounter", 14, 147), k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81),
+        k("encounter", 14, 147), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("period", 13, 132), k("status", 9, 192), k("subject", 12, 147), k("text", 4, 119),
     ] },
     // 269
     NodeDef { path: "Goal", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -5197,7 +5197,7 @@ pub static NODES: [NodeDef; 682] = [
         e("outcomeReference", 0, U, &[147], N, N),
     ], keys: &[
         k("achievementStatus", 10, 27), k("addresses", 20, 147), k("category", 11, 27), k("contained", 5, 155),
-        k("description", 13, 27), k("expressedBy", 19, 147), k("extension", 6, 72), k("id", 0, 202),
+        k("description", 13, 27), k("expressedBy", 19, 147), k("extension", 6, 72), k("id", 0, 196),
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("lifecycleStatus", 9, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("note", 21, 6), k("outcomeCode", 22, 27),
         k("outcomeReference", 23, 147), k("priority", 12, 27), k("startCodeableConcept", 15, 27), k("startDate", 15, 193),
@@ -5220,7 +5220,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 271
     NodeDef { path: "GraphDefinition", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -5245,7 +5245,7 @@ pub static NODES: [NodeDef; 682] = [
         e("link", 0, U, &[11], 272, N),
     ], keys: &[
         k("contact", 15, 36), k("contained", 5, 155), k("date", 13, 194), k("description", 16, 199),
-        k("experimental", 12, 190), k("extension", 6, 72), k("id", 0, 202), k("implicitRules", 2, 205),
+        k("experimental", 12, 190), k("extension", 6, 72), k("id", 0, 196), k("implicitRules", 2, 205),
         k("jurisdiction", 18, 27), k("language", 3, 192), k("link", 22, 11), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("name", 10, 202), k("profile", 21, 191), k("publisher", 14, 202),
         k("purpose", 19, 199), k("start", 20, 192), k("status", 11, 192), k("text", 4, 119),
@@ -5297,7 +5297,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 275
     NodeDef { path: "Group", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -5317,7 +5317,7 @@ pub static NODES: [NodeDef; 682] = [
         e("member", 0, U, &[11], 277, N),
     ], keys: &[
         k("active", 9, 190), k("actual", 11, 190), k("characteristic", 16, 11), k("code", 12, 27),
-        k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81),
+        k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("managingEntity", 15, 147), k("member", 17, 11),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 13, 202), k("quantity", 14, 204),
         k("text", 4, 119), k("type", 10, 192),
@@ -5350,7 +5350,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 278
     NodeDef { path: "GuidanceResponse", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -5375,7 +5375,7 @@ pub static NODES: [NodeDef; 682] = [
         e("dataRequirement", 0, U, &[44], N, N),
     ], keys: &[
         k("contained", 5, 155), k("dataRequirement", 22, 44), k("encounter", 13, 147), k("evaluationMessage", 19, 147),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 9, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 9, 81), k("implicitRules", 2, 205),
         k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72), k("moduleCanonical", 10, 191),
         k("moduleCodeableConcept", 10, 27), k("moduleUri", 10, 205), k("note", 18, 6), k("occurrenceDateTime", 14, 194),
         k("outputParameters", 20, 147), k("performer", 15, 147), k("reasonCode", 16, 27), k("reasonReference", 17, 147),
@@ -5384,7 +5384,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 279
     NodeDef { path: "HealthcareService", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -5420,7 +5420,7 @@ pub static NODES: [NodeDef; 682] = [
         k("active", 9, 190), k("appointmentRequired", 27, 190), k("availabilityExceptions", 30, 202), k("availableTime", 28, 11),
         k("category", 11, 27), k("characteristic", 24, 27), k("comment", 16, 202), k("communication", 25, 27),
         k("contained", 5, 155), k("coverageArea", 20, 147), k("eligibility", 22, 11), k("endpoint", 31, 147),
-        k("extension", 6, 72), k("extraDetails", 17, 199), k("id", 0, 202), k("identifier", 8, 81),
+        k("extension", 6, 72), k("extraDetails", 17, 199), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("location", 14, 147), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("name", 15, 202), k("notAvailable", 29, 11), k("photo", 18, 9),
         k("program", 23, 27), k("providedBy", 10, 147), k("referralMethod", 26, 27), k("serviceProvisionCode", 21, 27),
@@ -5493,7 +5493,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 285
     NodeDef { path: "ImagingStudy", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -5523,7 +5523,7 @@ pub static NODES: [NodeDef; 682] = [
         e("series", 0, U, &[11], 286, N),
     ], keys: &[
         k("basedOn", 14, 147), k("contained", 5, 155), k("description", 26, 202), k("encounter", 12, 147),
-        k("endpoint", 17, 147), k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81),
+        k("endpoint", 17, 147), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("interpreter", 16, 147), k("language", 3, 192), k("location", 22, 147),
         k("meta", 1, 115), k("modality", 10, 28), k("modifierExtension", 7, 72), k("note", 25, 6),
         k("numberOfInstances", 19, 204), k("numberOfSeries", 18, 204), k("procedureCode", 21, 27), k("procedureReference", 20, 147),
@@ -5579,7 +5579,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 289
     NodeDef { path: "Immunization", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -5617,7 +5617,7 @@ pub static NODES: [NodeDef; 682] = [
         e("protocolApplied", 0, U, &[11], 293, N),
     ], keys: &[
         k("contained", 5, 155), k("doseQuantity", 24, 142), k("education", 31, 11), k("encounter", 13, 147),
-        k("expirationDate", 21, 193), k("extension", 6, 72), k("fundingSource", 33, 27), k("id", 0, 202),
+        k("expirationDate", 21, 193), k("extension", 6, 72), k("fundingSource", 33, 27), k("id", 0, 196),
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("isSubpotent", 29, 190), k("language", 3, 192),
         k("location", 18, 147), k("lotNumber", 20, 202), k("manufacturer", 19, 147), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("note", 26, 6), k("occurrenceDateTime", 14, 194), k("occurrenceString", 14, 202),
@@ -5680,7 +5680,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 294
     NodeDef { path: "ImmunizationEvaluation", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -5704,14 +5704,14 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("authority", 12, 147), k("contained", 5, 155), k("date", 11, 194), k("description", 17, 202),
         k("doseNumberPositiveInt", 19, 201), k("doseNumberString", 19, 202), k("doseStatus", 15, 27), k("doseStatusReason", 16, 27),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81), k("immunizationEvent", 14, 147),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("immunizationEvent", 14, 147),
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("patient", 10, 147), k("series", 18, 202), k("seriesDosesPositiveInt", 20, 201), k("seriesDosesString", 20, 202),
         k("status", 9, 192), k("targetDisease", 13, 27), k("text", 4, 119),
     ] },
     // 295
     NodeDef { path: "ImmunizationRecommendation", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -5726,7 +5726,7 @@ pub static NODES: [NodeDef; 682] = [
         e("recommendation", 1, U, &[11], 296, N),
     ], keys: &[
         k("authority", 11, 147), k("contained", 5, 155), k("date", 10, 194), k("extension", 6, 72),
-        k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("patient", 9, 147), k("recommendation", 12, 11),
         k("text", 4, 119),
     ] },
@@ -5767,7 +5767,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 298
     NodeDef { path: "ImplementationGuide", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -5798,7 +5798,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("contact", 16, 36), k("contained", 5, 155), k("copyright", 20, 199), k("date", 14, 194),
         k("definition", 26, 11), k("dependsOn", 24, 11), k("description", 17, 199), k("experimental", 13, 190),
-        k("extension", 6, 72), k("fhirVersion", 23, 192), k("global", 25, 11), k("id", 0, 202),
+        k("extension", 6, 72), k("fhirVersion", 23, 192), k("global", 25, 11), k("id", 0, 196),
         k("implicitRules", 2, 205), k("jurisdiction", 19, 27), k("language", 3, 192), k("license", 22, 192),
         k("manifest", 27, 11), k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 10, 202),
         k("packageId", 21, 196), k("publisher", 15, 202), k("status", 12, 192), k("text", 4, 119),
@@ -5944,7 +5944,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 310
     NodeDef { path: "InsurancePlan", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -5969,7 +5969,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("administeredBy", 15, 147), k("alias", 12, 202), k("contact", 17, 11), k("contained", 5, 155),
         k("coverage", 20, 11), k("coverageArea", 16, 147), k("endpoint", 18, 147), k("extension", 6, 72),
-        k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 11, 202), k("network", 19, 147),
         k("ownedBy", 14, 147), k("period", 13, 132), k("plan", 21, 11), k("status", 9, 192),
         k("text", 4, 119), k("type", 10, 27),
@@ -6088,7 +6088,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 320
     NodeDef { path: "Invoice", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -6114,7 +6114,7 @@ pub static NODES: [NodeDef; 682] = [
         e("note", 0, U, &[6], N, N),
     ], keys: &[
         k("account", 17, 147), k("cancelledReason", 10, 202), k("contained", 5, 155), k("date", 14, 194),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("issuer", 16, 147), k("language", 3, 192), k("lineItem", 18, 11), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("note", 23, 6), k("participant", 15, 11), k("paymentTerms", 22, 199),
         k("recipient", 13, 147), k("status", 9, 192), k("subject", 12, 147), k("text", 4, 119),
@@ -6158,7 +6158,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 324
     NodeDef { path: "Library", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -6201,7 +6201,7 @@ pub static NODES: [NodeDef; 682] = [
         k("approvalDate", 27, 193), k("author", 31, 36), k("contact", 20, 36), k("contained", 5, 155),
         k("content", 38, 9), k("copyright", 26, 199), k("dataRequirement", 37, 44), k("date", 18, 194),
         k("description", 21, 199), k("editor", 32, 36), k("effectivePeriod", 29, 132), k("endorser", 34, 36),
-        k("experimental", 15, 190), k("extension", 6, 72), k("id", 0, 202), k("identifier", 9, 81),
+        k("experimental", 15, 190), k("extension", 6, 72), k("id", 0, 196), k("identifier", 9, 81),
         k("implicitRules", 2, 205), k("jurisdiction", 23, 27), k("language", 3, 192), k("lastReviewDate", 28, 193),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 11, 202), k("parameter", 36, 127),
         k("publisher", 19, 202), k("purpose", 24, 199), k("relatedArtifact", 35, 148), k("reviewer", 33, 36),
@@ -6211,7 +6211,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 325
     NodeDef { path: "Linkage", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -6224,7 +6224,7 @@ pub static NODES: [NodeDef; 682] = [
         e("item", 1, U, &[11], 326, N),
     ], keys: &[
         k("active", 8, 190), k("author", 9, 147), k("contained", 5, 155), k("extension", 6, 72),
-        k("id", 0, 202), k("implicitRules", 2, 205), k("item", 10, 11), k("language", 3, 192),
+        k("id", 0, 196), k("implicitRules", 2, 205), k("item", 10, 11), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("text", 4, 119),
     ] },
     // 326
@@ -6240,7 +6240,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 327
     NodeDef { path: "List", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -6263,7 +6263,7 @@ pub static NODES: [NodeDef; 682] = [
         e("emptyReason", 0, 1, &[27], N, N),
     ], keys: &[
         k("code", 12, 27), k("contained", 5, 155), k("date", 15, 194), k("emptyReason", 20, 27),
-        k("encounter", 14, 147), k("entry", 19, 11), k("extension", 6, 72), k("id", 0, 202),
+        k("encounter", 14, 147), k("entry", 19, 11), k("extension", 6, 72), k("id", 0, 196),
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
         k("mode", 10, 192), k("modifierExtension", 7, 72), k("note", 18, 6), k("orderedBy", 17, 27),
         k("source", 16, 147), k("status", 9, 192), k("subject", 13, 147), k("text", 4, 119),
@@ -6284,7 +6284,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 329
     NodeDef { path: "Location", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -6312,7 +6312,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("address", 17, 2), k("alias", 12, 202), k("availabilityExceptions", 23, 202), k("contained", 5, 155),
         k("description", 13, 202), k("endpoint", 24, 147), k("extension", 6, 72), k("hoursOfOperation", 22, 11),
-        k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
         k("managingOrganization", 20, 147), k("meta", 1, 115), k("mode", 14, 192), k("modifierExtension", 7, 72),
         k("name", 11, 202), k("operationalStatus", 10, 28), k("partOf", 21, 147), k("physicalType", 18, 27),
         k("position", 19, 11), k("status", 9, 192), k("telecom", 16, 37), k("text", 4, 119),
@@ -6359,7 +6359,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 333
     NodeDef { path: "Measure", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -6413,7 +6413,7 @@ pub static NODES: [NodeDef; 682] = [
         k("contact", 19, 36), k("contained", 5, 155), k("copyright", 25, 199), k("date", 17, 194),
         k("definition", 45, 199), k("description", 20, 199), k("disclaimer", 36, 199), k("editor", 31, 36),
         k("effectivePeriod", 28, 132), k("endorser", 33, 36), k("experimental", 15, 190), k("extension", 6, 72),
-        k("group", 47, 11), k("guidance", 46, 199), k("id", 0, 202), k("identifier", 9, 81),
+        k("group", 47, 11), k("guidance", 46, 199), k("id", 0, 196), k("identifier", 9, 81),
         k("implicitRules", 2, 205), k("improvementNotation", 44, 27), k("jurisdiction", 22, 27), k("language", 3, 192),
         k("lastReviewDate", 27, 193), k("library", 35, 191), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("name", 11, 202), k("publisher", 18, 202), k("purpose", 23, 199), k("rateAggregation", 41, 202),
@@ -6488,7 +6488,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 339
     NodeDef { path: "MeasureReport", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -6509,7 +6509,7 @@ pub static NODES: [NodeDef; 682] = [
         e("evaluatedResource", 0, U, &[147], N, N),
     ], keys: &[
         k("contained", 5, 155), k("date", 13, 194), k("evaluatedResource", 18, 147), k("extension", 6, 72),
-        k("group", 17, 11), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("group", 17, 11), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("improvementNotation", 16, 27), k("language", 3, 192), k("measure", 11, 191), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("period", 15, 132), k("reporter", 14, 147), k("status", 9, 192),
         k("subject", 12, 147), k("text", 4, 119), k("type", 10, 192),
@@ -6588,7 +6588,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 346
     NodeDef { path: "Media", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -6622,7 +6622,7 @@ pub static NODES: [NodeDef; 682] = [
         k("basedOn", 9, 147), k("bodySite", 21, 27), k("contained", 5, 155), k("content", 28, 9),
         k("createdDateTime", 17, 194), k("createdPeriod", 17, 132), k("device", 23, 147), k("deviceName", 22, 202),
         k("duration", 27, 195), k("encounter", 16, 147), k("extension", 6, 72), k("frames", 26, 201),
-        k("height", 24, 201), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("height", 24, 201), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("issued", 18, 197), k("language", 3, 192), k("meta", 1, 115), k("modality", 13, 27),
         k("modifierExtension", 7, 72), k("note", 29, 6), k("operator", 19, 147), k("partOf", 10, 147),
         k("reasonCode", 20, 27), k("status", 11, 192), k("subject", 15, 147), k("text", 4, 119),
@@ -6630,7 +6630,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 347
     NodeDef { path: "Medication", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -6648,7 +6648,7 @@ pub static NODES: [NodeDef; 682] = [
         e("batch", 0, 1, &[11], 349, N),
     ], keys: &[
         k("amount", 13, 146), k("batch", 15, 11), k("code", 9, 27), k("contained", 5, 155),
-        k("extension", 6, 72), k("form", 12, 27), k("id", 0, 202), k("identifier", 8, 81),
+        k("extension", 6, 72), k("form", 12, 27), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("ingredient", 14, 11), k("language", 3, 192), k("manufacturer", 11, 147),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("status", 10, 192), k("text", 4, 119),
     ] },
@@ -6677,7 +6677,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 350
     NodeDef { path: "MedicationAdministration", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -6707,7 +6707,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("category", 13, 27), k("contained", 5, 155), k("context", 16, 147), k("device", 23, 147),
         k("dosage", 25, 11), k("effectiveDateTime", 18, 194), k("effectivePeriod", 18, 132), k("eventHistory", 26, 147),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("instantiates", 9, 205), k("language", 3, 192), k("medicationCodeableConcept", 14, 27), k("medicationReference", 14, 147),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("note", 24, 6), k("partOf", 10, 147),
         k("performer", 19, 11), k("reasonCode", 20, 27), k("reasonReference", 21, 147), k("request", 22, 147),
@@ -6743,7 +6743,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 353
     NodeDef { path: "MedicationDispense", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -6778,7 +6778,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("authorizingPrescription", 19, 147), k("category", 12, 27), k("contained", 5, 155), k("context", 15, 147),
         k("daysSupply", 22, 142), k("destination", 25, 147), k("detectedIssue", 30, 147), k("dosageInstruction", 28, 56),
-        k("eventHistory", 31, 147), k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81),
+        k("eventHistory", 31, 147), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("location", 18, 147), k("medicationCodeableConcept", 13, 27),
         k("medicationReference", 13, 147), k("meta", 1, 115), k("modifierExtension", 7, 72), k("note", 27, 6),
         k("partOf", 9, 147), k("performer", 17, 11), k("quantity", 21, 142), k("receiver", 26, 147),
@@ -6812,7 +6812,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 356
     NodeDef { path: "MedicationKnowledge", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -6845,7 +6845,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("administrationGuidelines", 23, 11), k("amount", 12, 142), k("associatedMedication", 15, 147), k("code", 8, 27),
         k("contained", 5, 155), k("contraindication", 27, 147), k("cost", 21, 11), k("doseForm", 11, 27),
-        k("drugCharacteristic", 26, 11), k("extension", 6, 72), k("id", 0, 202), k("implicitRules", 2, 205),
+        k("drugCharacteristic", 26, 11), k("extension", 6, 72), k("id", 0, 196), k("implicitRules", 2, 205),
         k("ingredient", 18, 11), k("intendedRoute", 20, 27), k("kinetics", 29, 11), k("language", 3, 192),
         k("manufacturer", 10, 147), k("medicineClassification", 24, 11), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("monitoringProgram", 22, 11), k("monograph", 17, 11), k("packaging", 25, 11), k("preparationInstruction", 19, 199),
@@ -7034,7 +7034,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 373
     NodeDef { path: "MedicationRequest", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -7078,7 +7078,7 @@ pub static NODES: [NodeDef; 682] = [
         k("authoredOn", 20, 194), k("basedOn", 29, 147), k("category", 12, 27), k("contained", 5, 155),
         k("courseOfTherapyType", 31, 27), k("detectedIssue", 38, 147), k("dispenseRequest", 35, 11), k("doNotPerform", 14, 190),
         k("dosageInstruction", 34, 56), k("encounter", 18, 147), k("eventHistory", 39, 147), k("extension", 6, 72),
-        k("groupIdentifier", 30, 81), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("groupIdentifier", 30, 81), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("instantiatesCanonical", 27, 191), k("instantiatesUri", 28, 205), k("insurance", 32, 147), k("intent", 11, 192),
         k("language", 3, 192), k("medicationCodeableConcept", 16, 27), k("medicationReference", 16, 147), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("note", 33, 6), k("performer", 22, 147), k("performerType", 23, 27),
@@ -7128,7 +7128,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 377
     NodeDef { path: "MedicationStatement", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -7156,7 +7156,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("basedOn", 9, 147), k("category", 13, 27), k("contained", 5, 155), k("context", 16, 147),
         k("dateAsserted", 18, 194), k("derivedFrom", 20, 147), k("dosage", 24, 56), k("effectiveDateTime", 17, 194),
-        k("effectivePeriod", 17, 132), k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81),
+        k("effectivePeriod", 17, 132), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("informationSource", 19, 147), k("language", 3, 192), k("medicationCodeableConcept", 14, 27),
         k("medicationReference", 14, 147), k("meta", 1, 115), k("modifierExtension", 7, 72), k("note", 23, 6),
         k("partOf", 10, 147), k("reasonCode", 21, 27), k("reasonReference", 22, 147), k("status", 11, 192),
@@ -7164,7 +7164,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 378
     NodeDef { path: "MedicinalProduct", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -7195,7 +7195,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("additionalMonitoringIndicator", 13, 27), k("attachedDocument", 20, 147), k("clinicalTrial", 23, 147), k("combinedPharmaceuticalDoseForm", 11, 27),
         k("contact", 22, 147), k("contained", 5, 155), k("crossReference", 25, 81), k("domain", 10, 28),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("language", 3, 192), k("legalStatusOfSupply", 12, 27), k("manufacturingBusinessOperation", 26, 11), k("marketingStatus", 17, 93),
         k("masterFile", 21, 147), k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 24, 11),
         k("packagedMedicinalProduct", 19, 147), k("paediatricUseIndicator", 15, 27), k("pharmaceuticalProduct", 18, 147), k("productClassification", 16, 27),
@@ -7271,7 +7271,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 384
     NodeDef { path: "MedicinalProductAuthorization", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -7297,7 +7297,7 @@ pub static NODES: [NodeDef; 682] = [
         e("procedure", 0, 1, &[11], 386, N),
     ], keys: &[
         k("contained", 5, 155), k("country", 10, 27), k("dataExclusivityPeriod", 16, 132), k("dateOfFirstAuthorization", 17, 194),
-        k("extension", 6, 72), k("holder", 21, 147), k("id", 0, 202), k("identifier", 8, 81),
+        k("extension", 6, 72), k("holder", 21, 147), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("internationalBirthDate", 18, 194), k("jurisdiction", 11, 27), k("jurisdictionalAuthorization", 20, 11),
         k("language", 3, 192), k("legalBasis", 19, 27), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("procedure", 23, 11), k("regulator", 22, 147), k("restoreDate", 14, 194), k("status", 12, 27),
@@ -7332,7 +7332,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 387
     NodeDef { path: "MedicinalProductContraindication", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -7349,7 +7349,7 @@ pub static NODES: [NodeDef; 682] = [
         e("population", 0, U, &[135], N, N),
     ], keys: &[
         k("comorbidity", 11, 27), k("contained", 5, 155), k("disease", 9, 27), k("diseaseStatus", 10, 27),
-        k("extension", 6, 72), k("id", 0, 202), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("extension", 6, 72), k("id", 0, 196), k("implicitRules", 2, 205), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("otherTherapy", 13, 11), k("population", 14, 135),
         k("subject", 8, 147), k("text", 4, 119), k("therapeuticIndication", 12, 147),
     ] },
@@ -7366,7 +7366,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 389
     NodeDef { path: "MedicinalProductIndication", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -7385,7 +7385,7 @@ pub static NODES: [NodeDef; 682] = [
         e("population", 0, U, &[135], N, N),
     ], keys: &[
         k("comorbidity", 11, 27), k("contained", 5, 155), k("diseaseStatus", 10, 27), k("diseaseSymptomProcedure", 9, 27),
-        k("duration", 13, 142), k("extension", 6, 72), k("id", 0, 202), k("implicitRules", 2, 205),
+        k("duration", 13, 142), k("extension", 6, 72), k("id", 0, 196), k("implicitRules", 2, 205),
         k("intendedEffect", 12, 27), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("otherTherapy", 14, 11), k("population", 16, 135), k("subject", 8, 147), k("text", 4, 119),
         k("undesirableEffect", 15, 147),
@@ -7403,7 +7403,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 391
     NodeDef { path: "MedicinalProductIngredient", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -7418,7 +7418,7 @@ pub static NODES: [NodeDef; 682] = [
         e("specifiedSubstance", 0, U, &[11], 392, N),
         e("substance", 0, 1, &[11], 395, N),
     ], keys: &[
-        k("allergenicIndicator", 10, 190), k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 202),
+        k("allergenicIndicator", 10, 190), k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 196),
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("manufacturer", 11, 147),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("role", 9, 27), k("specifiedSubstance", 12, 11),
         k("substance", 13, 11), k("text", 4, 119),
@@ -7480,7 +7480,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 396
     NodeDef { path: "MedicinalProductInteraction", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -7497,7 +7497,7 @@ pub static NODES: [NodeDef; 682] = [
         e("management", 0, 1, &[27], N, N),
     ], keys: &[
         k("contained", 5, 155), k("description", 9, 202), k("effect", 12, 27), k("extension", 6, 72),
-        k("id", 0, 202), k("implicitRules", 2, 205), k("incidence", 13, 27), k("interactant", 10, 11),
+        k("id", 0, 196), k("implicitRules", 2, 205), k("incidence", 13, 27), k("interactant", 10, 11),
         k("language", 3, 192), k("management", 14, 27), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("subject", 8, 147), k("text", 4, 119), k("type", 11, 27),
     ] },
@@ -7513,7 +7513,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 398
     NodeDef { path: "MedicinalProductManufactured", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -7529,14 +7529,14 @@ pub static NODES: [NodeDef; 682] = [
         e("physicalCharacteristics", 0, 1, &[139], N, N),
         e("otherCharacteristics", 0, U, &[27], N, N),
     ], keys: &[
-        k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 202), k("implicitRules", 2, 205),
+        k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 196), k("implicitRules", 2, 205),
         k("ingredient", 12, 147), k("language", 3, 192), k("manufacturedDoseForm", 8, 27), k("manufacturer", 11, 147),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("otherCharacteristics", 14, 27), k("physicalCharacteristics", 13, 139),
         k("quantity", 10, 142), k("text", 4, 119), k("unitOfPresentation", 9, 27),
     ] },
     // 399
     NodeDef { path: "MedicinalProductPackaged", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -7555,7 +7555,7 @@ pub static NODES: [NodeDef; 682] = [
         e("packageItem", 1, U, &[11], 401, N),
     ], keys: &[
         k("batchIdentifier", 15, 11), k("contained", 5, 155), k("description", 10, 202), k("extension", 6, 72),
-        k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
         k("legalStatusOfSupply", 11, 27), k("manufacturer", 14, 147), k("marketingAuthorization", 13, 147), k("marketingStatus", 12, 93),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("packageItem", 16, 11), k("subject", 9, 147),
         k("text", 4, 119),
@@ -7596,7 +7596,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 402
     NodeDef { path: "MedicinalProductPharmaceutical", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -7613,7 +7613,7 @@ pub static NODES: [NodeDef; 682] = [
         e("routeOfAdministration", 1, U, &[11], 404, N),
     ], keys: &[
         k("administrableDoseForm", 9, 27), k("characteristics", 13, 11), k("contained", 5, 155), k("device", 12, 147),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("ingredient", 11, 147), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("routeOfAdministration", 14, 11), k("text", 4, 119), k("unitOfPresentation", 10, 27),
     ] },
@@ -7670,7 +7670,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 407
     NodeDef { path: "MedicinalProductUndesirableEffect", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -7685,13 +7685,13 @@ pub static NODES: [NodeDef; 682] = [
         e("population", 0, U, &[135], N, N),
     ], keys: &[
         k("classification", 10, 27), k("contained", 5, 155), k("extension", 6, 72), k("frequencyOfOccurrence", 11, 27),
-        k("id", 0, 202), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
+        k("id", 0, 196), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("population", 12, 135), k("subject", 8, 147), k("symptomConditionEffect", 9, 27),
         k("text", 4, 119),
     ] },
     // 408
     NodeDef { path: "MessageDefinition", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -7727,7 +7727,7 @@ pub static NODES: [NodeDef; 682] = [
         k("allowedResponse", 30, 11), k("base", 24, 191), k("category", 27, 192), k("contact", 18, 36),
         k("contained", 5, 155), k("copyright", 23, 199), k("date", 16, 194), k("description", 19, 199),
         k("eventCoding", 26, 28), k("eventUri", 26, 205), k("experimental", 15, 190), k("extension", 6, 72),
-        k("focus", 28, 11), k("graph", 31, 191), k("id", 0, 202), k("identifier", 9, 81),
+        k("focus", 28, 11), k("graph", 31, 191), k("id", 0, 196), k("identifier", 9, 81),
         k("implicitRules", 2, 205), k("jurisdiction", 21, 27), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("name", 11, 202), k("parent", 25, 191), k("publisher", 17, 202),
         k("purpose", 22, 199), k("replaces", 13, 191), k("responseRequired", 29, 192), k("status", 14, 192),
@@ -7760,7 +7760,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 411
     NodeDef { path: "MessageHeader", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -7782,7 +7782,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("author", 12, 147), k("contained", 5, 155), k("definition", 18, 191), k("destination", 9, 11),
         k("enterer", 11, 147), k("eventCoding", 8, 28), k("eventUri", 8, 205), k("extension", 6, 72),
-        k("focus", 17, 147), k("id", 0, 202), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("focus", 17, 147), k("id", 0, 196), k("implicitRules", 2, 205), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("reason", 15, 27), k("response", 16, 11),
         k("responsible", 14, 147), k("sender", 10, 147), k("source", 13, 11), k("text", 4, 119),
     ] },
@@ -7841,7 +7841,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 416
     NodeDef { path: "MolecularSequence", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -7867,7 +7867,7 @@ pub static NODES: [NodeDef; 682] = [
         e("structureVariant", 0, U, &[11], 422, N),
     ], keys: &[
         k("contained", 5, 155), k("coordinateSystem", 10, 198), k("device", 13, 147), k("extension", 6, 72),
-        k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("observedSeq", 18, 202), k("patient", 11, 147),
         k("performer", 14, 147), k("pointer", 22, 147), k("quality", 19, 11), k("quantity", 15, 142),
         k("readCoverage", 20, 198), k("referenceSeq", 16, 11), k("repository", 21, 11), k("specimen", 12, 147),
@@ -8015,7 +8015,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 426
     NodeDef { path: "NamingSystem", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -8038,7 +8038,7 @@ pub static NODES: [NodeDef; 682] = [
         e("uniqueId", 1, U, &[11], 427, N),
     ], keys: &[
         k("contact", 13, 36), k("contained", 5, 155), k("date", 11, 194), k("description", 16, 199),
-        k("extension", 6, 72), k("id", 0, 202), k("implicitRules", 2, 205), k("jurisdiction", 18, 27),
+        k("extension", 6, 72), k("id", 0, 196), k("implicitRules", 2, 205), k("jurisdiction", 18, 27),
         k("kind", 10, 192), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("name", 8, 202), k("publisher", 12, 202), k("responsible", 14, 202), k("status", 9, 192),
         k("text", 4, 119), k("type", 15, 27), k("uniqueId", 20, 11), k("usage", 19, 202),
@@ -8069,7 +8069,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 429
     NodeDef { path: "NutritionOrder", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -8097,7 +8097,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("allergyIntolerance", 18, 147), k("contained", 5, 155), k("dateTime", 16, 194), k("encounter", 15, 147),
         k("enteralFormula", 23, 11), k("excludeFoodModifier", 20, 27), k("extension", 6, 72), k("foodPreferenceModifier", 19, 27),
-        k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205), k("instantiates", 11, 205),
+        k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("instantiates", 11, 205),
         k("instantiatesCanonical", 9, 191), k("instantiatesUri", 10, 205), k("intent", 13, 192), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("note", 24, 6), k("oralDiet", 21, 11),
         k("orderer", 17, 147), k("patient", 14, 147), k("status", 12, 192), k("supplement", 22, 11),
@@ -8188,7 +8188,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 436
     NodeDef { path: "Observation", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -8225,7 +8225,7 @@ pub static NODES: [NodeDef; 682] = [
         k("component", 31, 11), k("contained", 5, 155), k("dataAbsentReason", 21, 27), k("derivedFrom", 30, 147),
         k("device", 27, 147), k("effectiveDateTime", 17, 194), k("effectiveInstant", 17, 197), k("effectivePeriod", 17, 132),
         k("effectiveTiming", 17, 183), k("encounter", 16, 147), k("extension", 6, 72), k("focus", 15, 147),
-        k("hasMember", 29, 147), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("hasMember", 29, 147), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("interpretation", 22, 27), k("issued", 18, 197), k("language", 3, 192), k("meta", 1, 115),
         k("method", 25, 27), k("modifierExtension", 7, 72), k("note", 23, 6), k("partOf", 10, 147),
         k("performer", 19, 147), k("referenceRange", 28, 11), k("specimen", 26, 147), k("status", 11, 192),
@@ -8269,7 +8269,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 439
     NodeDef { path: "ObservationDefinition", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -8292,7 +8292,7 @@ pub static NODES: [NodeDef; 682] = [
         e("criticalCodedValueSet", 0, 1, &[147], N, N),
     ], keys: &[
         k("abnormalCodedValueSet", 19, 147), k("category", 8, 27), k("code", 9, 27), k("contained", 5, 155),
-        k("criticalCodedValueSet", 20, 147), k("extension", 6, 72), k("id", 0, 202), k("identifier", 10, 81),
+        k("criticalCodedValueSet", 20, 147), k("extension", 6, 72), k("id", 0, 196), k("identifier", 10, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("method", 13, 27),
         k("modifierExtension", 7, 72), k("multipleResultsAllowed", 12, 190), k("normalCodedValueSet", 18, 147), k("permittedDataType", 11, 192),
         k("preferredReportName", 14, 202), k("qualifiedInterval", 16, 11), k("quantitativeDetails", 15, 11), k("text", 4, 119),
@@ -8331,7 +8331,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 442
     NodeDef { path: "OperationDefinition", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -8368,7 +8368,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("affectsState", 22, 190), k("base", 25, 191), k("code", 23, 192), k("comment", 24, 199),
         k("contact", 17, 36), k("contained", 5, 155), k("date", 15, 194), k("description", 18, 199),
-        k("experimental", 14, 190), k("extension", 6, 72), k("id", 0, 202), k("implicitRules", 2, 205),
+        k("experimental", 14, 190), k("extension", 6, 72), k("id", 0, 196), k("implicitRules", 2, 205),
         k("inputProfile", 30, 191), k("instance", 29, 190), k("jurisdiction", 20, 27), k("kind", 13, 192),
         k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 10, 202),
         k("outputProfile", 31, 191), k("overload", 33, 11), k("parameter", 32, 11), k("publisher", 16, 202),
@@ -8433,7 +8433,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 447
     NodeDef { path: "OperationOutcome", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -8443,7 +8443,7 @@ pub static NODES: [NodeDef; 682] = [
         e("modifierExtension", 0, U, &[72], N, N),
         e("issue", 1, U, &[11], 448, N),
     ], keys: &[
-        k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 202), k("implicitRules", 2, 205),
+        k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 196), k("implicitRules", 2, 205),
         k("issue", 8, 11), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("text", 4, 119),
     ] },
@@ -8465,7 +8465,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 449
     NodeDef { path: "Organization", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -8485,7 +8485,7 @@ pub static NODES: [NodeDef; 682] = [
         e("endpoint", 0, U, &[147], N, N),
     ], keys: &[
         k("active", 9, 190), k("address", 14, 2), k("alias", 12, 202), k("contact", 16, 11),
-        k("contained", 5, 155), k("endpoint", 17, 147), k("extension", 6, 72), k("id", 0, 202),
+        k("contained", 5, 155), k("endpoint", 17, 147), k("extension", 6, 72), k("id", 0, 196),
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("name", 11, 202), k("partOf", 15, 147), k("telecom", 13, 37),
         k("text", 4, 119), k("type", 10, 27),
@@ -8505,7 +8505,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 451
     NodeDef { path: "OrganizationAffiliation", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -8527,7 +8527,7 @@ pub static NODES: [NodeDef; 682] = [
         e("endpoint", 0, U, &[147], N, N),
     ], keys: &[
         k("active", 9, 190), k("code", 14, 27), k("contained", 5, 155), k("endpoint", 19, 147),
-        k("extension", 6, 72), k("healthcareService", 17, 147), k("id", 0, 202), k("identifier", 8, 81),
+        k("extension", 6, 72), k("healthcareService", 17, 147), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("location", 16, 147), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("network", 13, 147), k("organization", 11, 147), k("participatingOrganization", 12, 147),
         k("period", 10, 132), k("specialty", 15, 27), k("telecom", 18, 37), k("text", 4, 119),
@@ -8550,13 +8550,13 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 453
     NodeDef { path: "Parameters", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
         e("parameter", 0, U, &[11], 454, N),
     ], keys: &[
-        k("id", 0, 202), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
+        k("id", 0, 196), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
         k("parameter", 4, 11),
     ] },
     // 454
@@ -8586,7 +8586,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 455
     NodeDef { path: "Patient", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -8613,7 +8613,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("active", 9, 190), k("address", 15, 2), k("birthDate", 13, 193), k("communication", 20, 11),
         k("contact", 19, 11), k("contained", 5, 155), k("deceasedBoolean", 14, 190), k("deceasedDateTime", 14, 194),
-        k("extension", 6, 72), k("gender", 12, 192), k("generalPractitioner", 21, 147), k("id", 0, 202),
+        k("extension", 6, 72), k("gender", 12, 192), k("generalPractitioner", 21, 147), k("id", 0, 196),
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("link", 23, 11),
         k("managingOrganization", 22, 147), k("maritalStatus", 16, 27), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("multipleBirthBoolean", 17, 190), k("multipleBirthInteger", 17, 198), k("name", 10, 80), k("photo", 18, 9),
@@ -8660,7 +8660,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 459
     NodeDef { path: "PaymentNotice", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -8682,14 +8682,14 @@ pub static NODES: [NodeDef; 682] = [
         e("paymentStatus", 0, 1, &[27], N, N),
     ], keys: &[
         k("amount", 18, 117), k("contained", 5, 155), k("created", 12, 194), k("extension", 6, 72),
-        k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("payee", 16, 147), k("payment", 14, 147),
         k("paymentDate", 15, 193), k("paymentStatus", 19, 27), k("provider", 13, 147), k("recipient", 17, 147),
         k("request", 10, 147), k("response", 11, 147), k("status", 9, 192), k("text", 4, 119),
     ] },
     // 460
     NodeDef { path: "PaymentReconciliation", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -8714,7 +8714,7 @@ pub static NODES: [NodeDef; 682] = [
         e("processNote", 0, U, &[11], 462, N),
     ], keys: &[
         k("contained", 5, 155), k("created", 11, 194), k("detail", 20, 11), k("disposition", 16, 202),
-        k("extension", 6, 72), k("formCode", 21, 27), k("id", 0, 202), k("identifier", 8, 81),
+        k("extension", 6, 72), k("formCode", 21, 27), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("outcome", 15, 192), k("paymentAmount", 18, 117), k("paymentDate", 17, 193), k("paymentIdentifier", 19, 81),
         k("paymentIssuer", 12, 147), k("period", 10, 132), k("processNote", 22, 11), k("request", 13, 147),
@@ -8763,7 +8763,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 464
     NodeDef { path: "Person", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -8783,7 +8783,7 @@ pub static NODES: [NodeDef; 682] = [
         e("link", 0, U, &[11], 465, N),
     ], keys: &[
         k("active", 16, 190), k("address", 13, 2), k("birthDate", 12, 193), k("contained", 5, 155),
-        k("extension", 6, 72), k("gender", 11, 192), k("id", 0, 202), k("identifier", 8, 81),
+        k("extension", 6, 72), k("gender", 11, 192), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("link", 17, 11), k("managingOrganization", 15, 147),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 9, 80), k("photo", 14, 9),
         k("telecom", 10, 37), k("text", 4, 119),
@@ -8801,7 +8801,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 466
     NodeDef { path: "PlanDefinition", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -8844,7 +8844,7 @@ pub static NODES: [NodeDef; 682] = [
         k("action", 38, 11), k("approvalDate", 27, 193), k("author", 31, 36), k("contact", 20, 36),
         k("contained", 5, 155), k("copyright", 26, 199), k("date", 18, 194), k("description", 21, 199),
         k("editor", 32, 36), k("effectivePeriod", 29, 132), k("endorser", 34, 36), k("experimental", 16, 190),
-        k("extension", 6, 72), k("goal", 37, 11), k("id", 0, 202), k("identifier", 9, 81),
+        k("extension", 6, 72), k("goal", 37, 11), k("id", 0, 196), k("identifier", 9, 81),
         k("implicitRules", 2, 205), k("jurisdiction", 23, 27), k("language", 3, 192), k("lastReviewDate", 28, 193),
         k("library", 36, 191), k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 11, 202),
         k("publisher", 19, 202), k("purpose", 24, 199), k("relatedArtifact", 35, 148), k("reviewer", 33, 36),
@@ -8985,7 +8985,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 475
     NodeDef { path: "Practitioner", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -9005,7 +9005,7 @@ pub static NODES: [NodeDef; 682] = [
         e("communication", 0, U, &[27], N, N),
     ], keys: &[
         k("active", 9, 190), k("address", 12, 2), k("birthDate", 14, 193), k("communication", 17, 27),
-        k("contained", 5, 155), k("extension", 6, 72), k("gender", 13, 192), k("id", 0, 202),
+        k("contained", 5, 155), k("extension", 6, 72), k("gender", 13, 192), k("id", 0, 196),
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("name", 10, 80), k("photo", 15, 9), k("qualification", 16, 11),
         k("telecom", 11, 37), k("text", 4, 119),
@@ -9025,7 +9025,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 477
     NodeDef { path: "PractitionerRole", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -9050,7 +9050,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("active", 9, 190), k("availabilityExceptions", 20, 202), k("availableTime", 18, 11), k("code", 13, 27),
         k("contained", 5, 155), k("endpoint", 21, 147), k("extension", 6, 72), k("healthcareService", 16, 147),
-        k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
         k("location", 15, 147), k("meta", 1, 115), k("modifierExtension", 7, 72), k("notAvailable", 19, 11),
         k("organization", 12, 147), k("period", 10, 132), k("practitioner", 11, 147), k("specialty", 14, 27),
         k("telecom", 17, 37), k("text", 4, 119),
@@ -9081,7 +9081,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 480
     NodeDef { path: "Procedure", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -9121,7 +9121,7 @@ pub static NODES: [NodeDef; 682] = [
         k("asserter", 21, 147), k("basedOn", 11, 147), k("bodySite", 26, 27), k("category", 15, 27),
         k("code", 16, 27), k("complication", 29, 27), k("complicationDetail", 30, 147), k("contained", 5, 155),
         k("encounter", 18, 147), k("extension", 6, 72), k("focalDevice", 33, 11), k("followUp", 31, 27),
-        k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205), k("instantiatesCanonical", 9, 191),
+        k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("instantiatesCanonical", 9, 191),
         k("instantiatesUri", 10, 205), k("language", 3, 192), k("location", 23, 147), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("note", 32, 6), k("outcome", 27, 27), k("partOf", 12, 147),
         k("performedAge", 19, 4), k("performedDateTime", 19, 194), k("performedPeriod", 19, 132), k("performedRange", 19, 145),
@@ -9189,7 +9189,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 485
     NodeDef { path: "Provenance", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -9209,7 +9209,7 @@ pub static NODES: [NodeDef; 682] = [
         e("signature", 0, U, &[162], N, N),
     ], keys: &[
         k("activity", 14, 27), k("agent", 15, 11), k("contained", 5, 155), k("entity", 16, 11),
-        k("extension", 6, 72), k("id", 0, 202), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("extension", 6, 72), k("id", 0, 196), k("implicitRules", 2, 205), k("language", 3, 192),
         k("location", 12, 147), k("meta", 1, 115), k("modifierExtension", 7, 72), k("occurredDateTime", 9, 194),
         k("occurredPeriod", 9, 132), k("policy", 11, 205), k("reason", 13, 27), k("recorded", 10, 197),
         k("signature", 17, 162), k("target", 8, 147), k("text", 4, 119),
@@ -9254,7 +9254,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 489
     NodeDef { path: "Questionnaire", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -9287,7 +9287,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("approvalDate", 25, 193), k("code", 28, 28), k("contact", 19, 36), k("contained", 5, 155),
         k("copyright", 24, 199), k("date", 17, 194), k("derivedFrom", 13, 191), k("description", 20, 199),
-        k("effectivePeriod", 27, 132), k("experimental", 15, 190), k("extension", 6, 72), k("id", 0, 202),
+        k("effectivePeriod", 27, 132), k("experimental", 15, 190), k("extension", 6, 72), k("id", 0, 196),
         k("identifier", 9, 81), k("implicitRules", 2, 205), k("item", 29, 11), k("jurisdiction", 22, 27),
         k("language", 3, 192), k("lastReviewDate", 26, 193), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("name", 11, 202), k("publisher", 18, 202), k("purpose", 23, 199), k("status", 14, 192),
@@ -9362,7 +9362,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 494
     NodeDef { path: "QuestionnaireResponse", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -9383,7 +9383,7 @@ pub static NODES: [NodeDef; 682] = [
         e("item", 0, U, &[11], 495, N),
     ], keys: &[
         k("author", 16, 147), k("authored", 15, 194), k("basedOn", 9, 147), k("contained", 5, 155),
-        k("encounter", 14, 147), k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81),
+        k("encounter", 14, 147), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("item", 18, 11), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("partOf", 10, 147), k("questionnaire", 11, 191), k("source", 17, 147),
         k("status", 12, 192), k("subject", 13, 147), k("text", 4, 119),
@@ -9463,7 +9463,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 501
     NodeDef { path: "RelatedPerson", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -9485,7 +9485,7 @@ pub static NODES: [NodeDef; 682] = [
         e("communication", 0, U, &[11], 502, N),
     ], keys: &[
         k("active", 9, 190), k("address", 16, 2), k("birthDate", 15, 193), k("communication", 19, 11),
-        k("contained", 5, 155), k("extension", 6, 72), k("gender", 14, 192), k("id", 0, 202),
+        k("contained", 5, 155), k("extension", 6, 72), k("gender", 14, 192), k("id", 0, 196),
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("name", 12, 80), k("patient", 10, 147), k("period", 18, 132),
         k("photo", 17, 9), k("relationship", 11, 27), k("telecom", 13, 37), k("text", 4, 119),
@@ -9503,7 +9503,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 503
     NodeDef { path: "RequestGroup", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -9532,7 +9532,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("action", 25, 11), k("author", 21, 147), k("authoredOn", 20, 194), k("basedOn", 11, 147),
         k("code", 17, 27), k("contained", 5, 155), k("encounter", 19, 147), k("extension", 6, 72),
-        k("groupIdentifier", 13, 81), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("groupIdentifier", 13, 81), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("instantiatesCanonical", 9, 191), k("instantiatesUri", 10, 205), k("intent", 15, 192), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("note", 24, 6), k("priority", 16, 192),
         k("reasonCode", 22, 27), k("reasonReference", 23, 147), k("replaces", 12, 147), k("status", 14, 192),
@@ -9596,7 +9596,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 507
     NodeDef { path: "ResearchDefinition", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -9642,7 +9642,7 @@ pub static NODES: [NodeDef; 682] = [
         k("approvalDate", 28, 193), k("author", 32, 36), k("comment", 22, 202), k("contact", 20, 36),
         k("contained", 5, 155), k("copyright", 27, 199), k("date", 18, 194), k("description", 21, 199),
         k("editor", 33, 36), k("effectivePeriod", 30, 132), k("endorser", 35, 36), k("experimental", 16, 190),
-        k("exposure", 39, 147), k("exposureAlternative", 40, 147), k("extension", 6, 72), k("id", 0, 202),
+        k("exposure", 39, 147), k("exposureAlternative", 40, 147), k("extension", 6, 72), k("id", 0, 196),
         k("identifier", 9, 81), k("implicitRules", 2, 205), k("jurisdiction", 24, 27), k("language", 3, 192),
         k("lastReviewDate", 29, 193), k("library", 37, 191), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("name", 11, 202), k("outcome", 41, 147), k("population", 38, 147), k("publisher", 19, 202),
@@ -9653,7 +9653,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 508
     NodeDef { path: "ResearchElementDefinition", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -9698,7 +9698,7 @@ pub static NODES: [NodeDef; 682] = [
         k("approvalDate", 28, 193), k("author", 32, 36), k("characteristic", 40, 11), k("comment", 22, 202),
         k("contact", 20, 36), k("contained", 5, 155), k("copyright", 27, 199), k("date", 18, 194),
         k("description", 21, 199), k("editor", 33, 36), k("effectivePeriod", 30, 132), k("endorser", 35, 36),
-        k("experimental", 16, 190), k("extension", 6, 72), k("id", 0, 202), k("identifier", 9, 81),
+        k("experimental", 16, 190), k("extension", 6, 72), k("id", 0, 196), k("identifier", 9, 81),
         k("implicitRules", 2, 205), k("jurisdiction", 24, 27), k("language", 3, 192), k("lastReviewDate", 29, 193),
         k("library", 37, 191), k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 11, 202),
         k("publisher", 19, 202), k("purpose", 25, 199), k("relatedArtifact", 36, 148), k("reviewer", 34, 36),
@@ -9734,7 +9734,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 510
     NodeDef { path: "ResearchStudy", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -9769,7 +9769,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("arm", 30, 11), k("category", 15, 27), k("condition", 17, 27), k("contact", 18, 36),
         k("contained", 5, 155), k("description", 22, 199), k("enrollment", 23, 147), k("extension", 6, 72),
-        k("focus", 16, 27), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("focus", 16, 27), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("keyword", 20, 27), k("language", 3, 192), k("location", 21, 27), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("note", 29, 6), k("objective", 31, 11), k("partOf", 11, 147),
         k("period", 24, 132), k("phase", 14, 27), k("primaryPurposeType", 13, 27), k("principalInvestigator", 26, 147),
@@ -9801,7 +9801,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 513
     NodeDef { path: "ResearchSubject", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -9819,22 +9819,22 @@ pub static NODES: [NodeDef; 682] = [
         e("consent", 0, 1, &[147], N, N),
     ], keys: &[
         k("actualArm", 14, 202), k("assignedArm", 13, 202), k("consent", 15, 147), k("contained", 5, 155),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("individual", 12, 147), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("period", 10, 132), k("status", 9, 192), k("study", 11, 147), k("text", 4, 119),
     ] },
     // 514
     NodeDef { path: "Resource", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
     ], keys: &[
-        k("id", 0, 202), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
+        k("id", 0, 196), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
     ] },
     // 515
     NodeDef { path: "RiskAssessment", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -9861,7 +9861,7 @@ pub static NODES: [NodeDef; 682] = [
         e("note", 0, U, &[6], N, N),
     ], keys: &[
         k("basedOn", 9, 147), k("basis", 21, 147), k("code", 13, 27), k("condition", 17, 147),
-        k("contained", 5, 155), k("encounter", 15, 147), k("extension", 6, 72), k("id", 0, 202),
+        k("contained", 5, 155), k("encounter", 15, 147), k("extension", 6, 72), k("id", 0, 196),
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
         k("method", 12, 27), k("mitigation", 23, 202), k("modifierExtension", 7, 72), k("note", 24, 6),
         k("occurrenceDateTime", 16, 194), k("occurrencePeriod", 16, 132), k("parent", 10, 147), k("performer", 18, 147),
@@ -9886,7 +9886,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 517
     NodeDef { path: "RiskEvidenceSynthesis", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -9929,7 +9929,7 @@ pub static NODES: [NodeDef; 682] = [
         k("approvalDate", 22, 193), k("author", 26, 36), k("certainty", 38, 11), k("contact", 16, 36),
         k("contained", 5, 155), k("copyright", 21, 199), k("date", 14, 194), k("description", 17, 199),
         k("editor", 27, 36), k("effectivePeriod", 24, 132), k("endorser", 29, 36), k("exposure", 34, 147),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 9, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 9, 81), k("implicitRules", 2, 205),
         k("jurisdiction", 20, 27), k("language", 3, 192), k("lastReviewDate", 23, 193), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("name", 11, 202), k("note", 18, 6), k("outcome", 35, 147),
         k("population", 33, 147), k("publisher", 15, 202), k("relatedArtifact", 30, 148), k("reviewer", 28, 36),
@@ -10021,7 +10021,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 524
     NodeDef { path: "Schedule", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -10039,13 +10039,13 @@ pub static NODES: [NodeDef; 682] = [
         e("comment", 0, 1, &[202], N, N),
     ], keys: &[
         k("active", 9, 190), k("actor", 13, 147), k("comment", 15, 202), k("contained", 5, 155),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72), k("planningHorizon", 14, 132),
         k("serviceCategory", 10, 27), k("serviceType", 11, 27), k("specialty", 12, 27), k("text", 4, 119),
     ] },
     // 525
     NodeDef { path: "SearchParameter", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -10083,7 +10083,7 @@ pub static NODES: [NodeDef; 682] = [
         k("base", 22, 192), k("chain", 32, 202), k("code", 21, 192), k("comparator", 30, 192),
         k("component", 33, 11), k("contact", 16, 36), k("contained", 5, 155), k("date", 14, 194),
         k("derivedFrom", 11, 191), k("description", 17, 199), k("experimental", 13, 190), k("expression", 24, 202),
-        k("extension", 6, 72), k("id", 0, 202), k("implicitRules", 2, 205), k("jurisdiction", 19, 27),
+        k("extension", 6, 72), k("id", 0, 196), k("implicitRules", 2, 205), k("jurisdiction", 19, 27),
         k("language", 3, 192), k("meta", 1, 115), k("modifier", 31, 192), k("modifierExtension", 7, 72),
         k("multipleAnd", 29, 190), k("multipleOr", 28, 190), k("name", 10, 202), k("publisher", 15, 202),
         k("purpose", 20, 199), k("status", 12, 192), k("target", 27, 192), k("text", 4, 119),
@@ -10103,7 +10103,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 527
     NodeDef { path: "ServiceRequest", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -10147,7 +10147,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("asNeededBoolean", 25, 190), k("asNeededCodeableConcept", 25, 27), k("authoredOn", 26, 194), k("basedOn", 11, 147),
         k("bodySite", 37, 27), k("category", 16, 27), k("code", 19, 27), k("contained", 5, 155),
-        k("doNotPerform", 18, 190), k("encounter", 23, 147), k("extension", 6, 72), k("id", 0, 202),
+        k("doNotPerform", 18, 190), k("encounter", 23, 147), k("extension", 6, 72), k("id", 0, 196),
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("instantiatesCanonical", 9, 191), k("instantiatesUri", 10, 205),
         k("insurance", 34, 147), k("intent", 15, 192), k("language", 3, 192), k("locationCode", 30, 27),
         k("locationReference", 31, 147), k("meta", 1, 115), k("modifierExtension", 7, 72), k("note", 38, 6),
@@ -10176,7 +10176,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 529
     NodeDef { path: "Slot", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -10197,14 +10197,14 @@ pub static NODES: [NodeDef; 682] = [
         e("comment", 0, 1, &[202], N, N),
     ], keys: &[
         k("appointmentType", 12, 27), k("comment", 18, 202), k("contained", 5, 155), k("end", 16, 197),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72), k("overbooked", 17, 190),
         k("schedule", 13, 147), k("serviceCategory", 9, 27), k("serviceType", 10, 27), k("specialty", 11, 27),
         k("start", 15, 197), k("status", 14, 192), k("text", 4, 119),
     ] },
     // 530
     NodeDef { path: "Specimen", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -10227,7 +10227,7 @@ pub static NODES: [NodeDef; 682] = [
         e("note", 0, U, &[6], N, N),
     ], keys: &[
         k("accessionIdentifier", 9, 81), k("collection", 16, 11), k("condition", 19, 27), k("contained", 5, 155),
-        k("container", 18, 11), k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81),
+        k("container", 18, 11), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("note", 20, 6), k("parent", 14, 147), k("processing", 17, 11), k("receivedTime", 13, 194),
         k("request", 15, 147), k("status", 10, 192), k("subject", 12, 147), k("text", 4, 119),
@@ -10281,7 +10281,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 534
     NodeDef { path: "SpecimenDefinition", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -10296,7 +10296,7 @@ pub static NODES: [NodeDef; 682] = [
         e("collection", 0, U, &[27], N, N),
         e("typeTested", 0, U, &[11], 535, N),
     ], keys: &[
-        k("collection", 12, 27), k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 202),
+        k("collection", 12, 27), k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 196),
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("patientPreparation", 10, 27), k("text", 4, 119), k("timeAspect", 11, 202),
         k("typeCollected", 9, 27), k("typeTested", 13, 11),
@@ -10362,7 +10362,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 539
     NodeDef { path: "StructureDefinition", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -10401,7 +10401,7 @@ pub static NODES: [NodeDef; 682] = [
         k("abstract", 27, 190), k("baseDefinition", 31, 191), k("contact", 17, 36), k("contained", 5, 155),
         k("context", 28, 11), k("contextInvariant", 29, 202), k("copyright", 22, 199), k("date", 15, 194),
         k("derivation", 32, 192), k("description", 18, 199), k("differential", 34, 11), k("experimental", 14, 190),
-        k("extension", 6, 72), k("fhirVersion", 24, 192), k("id", 0, 202), k("identifier", 9, 81),
+        k("extension", 6, 72), k("fhirVersion", 24, 192), k("id", 0, 196), k("identifier", 9, 81),
         k("implicitRules", 2, 205), k("jurisdiction", 20, 27), k("keyword", 23, 28), k("kind", 26, 192),
         k("language", 3, 192), k("mapping", 25, 11), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("name", 11, 202), k("publisher", 16, 202), k("purpose", 21, 199), k("snapshot", 33, 11),
@@ -10452,7 +10452,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 544
     NodeDef { path: "StructureMap", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -10481,7 +10481,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("contact", 17, 36), k("contained", 5, 155), k("copyright", 22, 199), k("date", 15, 194),
         k("description", 18, 199), k("experimental", 14, 190), k("extension", 6, 72), k("group", 25, 11),
-        k("id", 0, 202), k("identifier", 9, 81), k("implicitRules", 2, 205), k("import", 24, 191),
+        k("id", 0, 196), k("identifier", 9, 81), k("implicitRules", 2, 205), k("import", 24, 191),
         k("jurisdiction", 20, 27), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("name", 11, 202), k("publisher", 16, 202), k("purpose", 21, 199), k("status", 13, 192),
         k("structure", 23, 11), k("text", 4, 119), k("title", 12, 202), k("url", 8, 205),
@@ -10620,7 +10620,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 553
     NodeDef { path: "Subscription", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -10637,7 +10637,7 @@ pub static NODES: [NodeDef; 682] = [
         e("channel", 1, 1, &[11], 554, N),
     ], keys: &[
         k("channel", 14, 11), k("contact", 9, 37), k("contained", 5, 155), k("criteria", 12, 202),
-        k("end", 10, 197), k("error", 13, 202), k("extension", 6, 72), k("id", 0, 202),
+        k("end", 10, 197), k("error", 13, 202), k("extension", 6, 72), k("id", 0, 196),
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("reason", 11, 202), k("status", 8, 192), k("text", 4, 119),
     ] },
@@ -10656,7 +10656,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 555
     NodeDef { path: "Substance", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -10673,7 +10673,7 @@ pub static NODES: [NodeDef; 682] = [
         e("ingredient", 0, U, &[11], 557, N),
     ], keys: &[
         k("category", 10, 27), k("code", 11, 27), k("contained", 5, 155), k("description", 12, 202),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("ingredient", 14, 11), k("instance", 13, 11), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("status", 9, 192), k("text", 4, 119),
     ] },
@@ -10725,7 +10725,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 560
     NodeDef { path: "SubstanceNucleicAcid", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -10739,7 +10739,7 @@ pub static NODES: [NodeDef; 682] = [
         e("oligoNucleotideType", 0, 1, &[27], N, N),
         e("subunit", 0, U, &[11], 561, N),
     ], keys: &[
-        k("areaOfHybridisation", 10, 202), k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 202),
+        k("areaOfHybridisation", 10, 202), k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 196),
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("numberOfSubunits", 9, 198), k("oligoNucleotideType", 11, 27), k("sequenceType", 8, 27), k("subunit", 12, 11),
         k("text", 4, 119),
@@ -10789,7 +10789,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 564
     NodeDef { path: "SubstancePolymer", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -10805,7 +10805,7 @@ pub static NODES: [NodeDef; 682] = [
         e("repeat", 0, U, &[11], 567, N),
     ], keys: &[
         k("class", 8, 27), k("contained", 5, 155), k("copolymerConnectivity", 10, 27), k("extension", 6, 72),
-        k("geometry", 9, 27), k("id", 0, 202), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("geometry", 9, 27), k("id", 0, 196), k("implicitRules", 2, 205), k("language", 3, 192),
         k("meta", 1, 115), k("modification", 11, 202), k("modifierExtension", 7, 72), k("monomerSet", 12, 11),
         k("repeat", 13, 11), k("text", 4, 119),
     ] },
@@ -10885,7 +10885,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 571
     NodeDef { path: "SubstanceProtein", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -10898,7 +10898,7 @@ pub static NODES: [NodeDef; 682] = [
         e("disulfideLinkage", 0, U, &[202], N, N),
         e("subunit", 0, U, &[11], 572, N),
     ], keys: &[
-        k("contained", 5, 155), k("disulfideLinkage", 10, 202), k("extension", 6, 72), k("id", 0, 202),
+        k("contained", 5, 155), k("disulfideLinkage", 10, 202), k("extension", 6, 72), k("id", 0, 196),
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("numberOfSubunits", 9, 198), k("sequenceType", 8, 27), k("subunit", 11, 11), k("text", 4, 119),
     ] },
@@ -10922,7 +10922,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 573
     NodeDef { path: "SubstanceReferenceInformation", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -10937,7 +10937,7 @@ pub static NODES: [NodeDef; 682] = [
         e("target", 0, U, &[11], 577, N),
     ], keys: &[
         k("classification", 11, 11), k("comment", 8, 202), k("contained", 5, 155), k("extension", 6, 72),
-        k("gene", 9, 11), k("geneElement", 10, 11), k("id", 0, 202), k("implicitRules", 2, 205),
+        k("gene", 9, 11), k("geneElement", 10, 11), k("id", 0, 196), k("implicitRules", 2, 205),
         k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72), k("target", 12, 11),
         k("text", 4, 119),
     ] },
@@ -10999,7 +10999,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 578
     NodeDef { path: "SubstanceSourceMaterial", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -11022,7 +11022,7 @@ pub static NODES: [NodeDef; 682] = [
         e("partDescription", 0, U, &[11], 584, N),
     ], keys: &[
         k("contained", 5, 155), k("countryOfOrigin", 15, 27), k("developmentStage", 17, 27), k("extension", 6, 72),
-        k("fractionDescription", 18, 11), k("geographicalLocation", 16, 202), k("id", 0, 202), k("implicitRules", 2, 205),
+        k("fractionDescription", 18, 11), k("geographicalLocation", 16, 202), k("id", 0, 196), k("implicitRules", 2, 205),
         k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72), k("organism", 19, 11),
         k("organismId", 11, 81), k("organismName", 12, 202), k("parentSubstanceId", 13, 81), k("parentSubstanceName", 14, 202),
         k("partDescription", 20, 11), k("sourceMaterialClass", 8, 27), k("sourceMaterialState", 10, 27), k("sourceMaterialType", 9, 27),
@@ -11108,7 +11108,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 585
     NodeDef { path: "SubstanceSpecification", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -11137,7 +11137,7 @@ pub static NODES: [NodeDef; 682] = [
         e("sourceMaterial", 0, 1, &[147], N, N),
     ], keys: &[
         k("code", 19, 11), k("comment", 14, 202), k("contained", 5, 155), k("description", 12, 202),
-        k("domain", 11, 27), k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81),
+        k("domain", 11, 27), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("moiety", 15, 11), k("molecularWeight", 21, 11), k("name", 20, 11), k("nucleicAcid", 23, 147),
         k("polymer", 24, 147), k("property", 16, 11), k("protein", 25, 147), k("referenceInformation", 17, 147),
@@ -11300,7 +11300,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 596
     NodeDef { path: "SupplyDelivery", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -11321,7 +11321,7 @@ pub static NODES: [NodeDef; 682] = [
         e("receiver", 0, U, &[147], N, N),
     ], keys: &[
         k("basedOn", 9, 147), k("contained", 5, 155), k("destination", 17, 147), k("extension", 6, 72),
-        k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("occurrenceDateTime", 15, 194), k("occurrencePeriod", 15, 132),
         k("occurrenceTiming", 15, 183), k("partOf", 10, 147), k("patient", 12, 147), k("receiver", 18, 147),
         k("status", 11, 192), k("suppliedItem", 14, 11), k("supplier", 16, 147), k("text", 4, 119),
@@ -11340,7 +11340,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 598
     NodeDef { path: "SupplyRequest", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -11365,7 +11365,7 @@ pub static NODES: [NodeDef; 682] = [
         e("deliverTo", 0, 1, &[147], N, N),
     ], keys: &[
         k("authoredOn", 16, 194), k("category", 10, 27), k("contained", 5, 155), k("deliverFrom", 21, 147),
-        k("deliverTo", 22, 147), k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81),
+        k("deliverTo", 22, 147), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("itemCodeableConcept", 12, 27), k("itemReference", 12, 147), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("occurrenceDateTime", 15, 194), k("occurrencePeriod", 15, 132),
         k("occurrenceTiming", 15, 183), k("parameter", 14, 11), k("priority", 11, 192), k("quantity", 13, 142),
@@ -11385,7 +11385,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 600
     NodeDef { path: "Task", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -11428,7 +11428,7 @@ pub static NODES: [NodeDef; 682] = [
         k("authoredOn", 25, 194), k("basedOn", 11, 147), k("businessStatus", 16, 27), k("code", 19, 27),
         k("contained", 5, 155), k("description", 20, 202), k("encounter", 23, 147), k("executionPeriod", 24, 132),
         k("extension", 6, 72), k("focus", 21, 147), k("for", 22, 147), k("groupIdentifier", 12, 81),
-        k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205), k("input", 37, 11),
+        k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("input", 37, 11),
         k("instantiatesCanonical", 9, 191), k("instantiatesUri", 10, 205), k("insurance", 33, 147), k("intent", 17, 192),
         k("language", 3, 192), k("lastModified", 26, 194), k("location", 30, 147), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("note", 34, 6), k("output", 38, 11), k("owner", 29, 147),
@@ -11496,7 +11496,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 604
     NodeDef { path: "TerminologyCapabilities", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -11531,7 +11531,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("closure", 31, 11), k("codeSearch", 28, 192), k("codeSystem", 26, 11), k("contact", 16, 36),
         k("contained", 5, 155), k("copyright", 21, 199), k("date", 14, 194), k("description", 17, 199),
-        k("expansion", 27, 11), k("experimental", 13, 190), k("extension", 6, 72), k("id", 0, 202),
+        k("expansion", 27, 11), k("experimental", 13, 190), k("extension", 6, 72), k("id", 0, 196),
         k("implementation", 24, 11), k("implicitRules", 2, 205), k("jurisdiction", 19, 27), k("kind", 22, 192),
         k("language", 3, 192), k("lockedDate", 25, 190), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("name", 10, 202), k("publisher", 15, 202), k("purpose", 20, 199), k("software", 23, 11),
@@ -11653,7 +11653,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 615
     NodeDef { path: "TestReport", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -11674,7 +11674,7 @@ pub static NODES: [NodeDef; 682] = [
         e("test", 0, U, &[11], 621, N),
         e("teardown", 0, 1, &[11], 623, N),
     ], keys: &[
-        k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81),
+        k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("issued", 15, 194), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("name", 9, 202), k("participant", 16, 11), k("result", 12, 192),
         k("score", 13, 195), k("setup", 17, 11), k("status", 10, 192), k("teardown", 19, 11),
@@ -11779,7 +11779,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 625
     NodeDef { path: "TestScript", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -11814,7 +11814,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("contact", 17, 36), k("contained", 5, 155), k("copyright", 22, 199), k("date", 15, 194),
         k("description", 18, 199), k("destination", 24, 11), k("experimental", 14, 190), k("extension", 6, 72),
-        k("fixture", 26, 11), k("id", 0, 202), k("identifier", 9, 81), k("implicitRules", 2, 205),
+        k("fixture", 26, 11), k("id", 0, 196), k("identifier", 9, 81), k("implicitRules", 2, 205),
         k("jurisdiction", 20, 27), k("language", 3, 192), k("meta", 1, 115), k("metadata", 25, 11),
         k("modifierExtension", 7, 72), k("name", 11, 202), k("origin", 23, 11), k("profile", 27, 147),
         k("publisher", 16, 202), k("purpose", 21, 199), k("setup", 29, 11), k("status", 13, 192),
@@ -12113,7 +12113,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 646
     NodeDef { path: "ValueSet", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -12142,7 +12142,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("compose", 24, 11), k("contact", 17, 36), k("contained", 5, 155), k("copyright", 23, 199),
         k("date", 15, 194), k("description", 18, 199), k("expansion", 25, 11), k("experimental", 14, 190),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 9, 81), k("immutable", 21, 190),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 9, 81), k("immutable", 21, 190),
         k("implicitRules", 2, 205), k("jurisdiction", 20, 27), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("name", 11, 202), k("publisher", 16, 202), k("purpose", 22, 199),
         k("status", 13, 192), k("text", 4, 119), k("title", 12, 202), k("url", 8, 205),
@@ -12259,7 +12259,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 655
     NodeDef { path: "VerificationResult", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -12283,7 +12283,7 @@ pub static NODES: [NodeDef; 682] = [
         e("validator", 0, U, &[11], 658, N),
     ], keys: &[
         k("attestation", 20, 11), k("contained", 5, 155), k("extension", 6, 72), k("failureAction", 18, 27),
-        k("frequency", 15, 183), k("id", 0, 202), k("implicitRules", 2, 205), k("language", 3, 192),
+        k("frequency", 15, 183), k("id", 0, 196), k("implicitRules", 2, 205), k("language", 3, 192),
         k("lastPerformed", 16, 194), k("meta", 1, 115), k("modifierExtension", 7, 72), k("need", 10, 27),
         k("nextScheduled", 17, 193), k("primarySource", 19, 11), k("status", 11, 192), k("statusDate", 12, 194),
         k("target", 8, 147), k("targetLocation", 9, 202), k("text", 4, 119), k("validationProcess", 14, 27),
@@ -12338,7 +12338,7 @@ pub static NODES: [NodeDef; 682] = [
     ] },
     // 659
     NodeDef { path: "VisionPrescription", elements: &[
-        e("id", 0, 1, &[202], N, N),
+        e("id", 0, 1, &[196], N, N),
         e("meta", 0, 1, &[115], N, N),
         e("implicitRules", 0, 1, &[205], N, N),
         e("language", 0, 1, &[192], N, N),
@@ -12356,7 +12356,7 @@ pub static NODES: [NodeDef; 682] = [
         e("lensSpecification", 1, U, &[11], 660, N),
     ], keys: &[
         k("contained", 5, 155), k("created", 10, 194), k("dateWritten", 13, 194), k("encounter", 12, 147),
-        k("extension", 6, 72), k("id", 0, 202), k("identifier", 8, 81), k("implicitRules", 2, 205),
+        k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("language", 3, 192), k("lensSpecification", 15, 11), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("patient", 11, 147), k("prescriber", 14, 147), k("status", 9, 192), k("text", 4, 119),
     ] },

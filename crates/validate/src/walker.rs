@@ -1,0 +1,430 @@
+//! The walk over a resource, driven by the generated element tables.
+//!
+//! A resource is a node (the element tree of its type); each JSON property of an object is
+//! looked up in the node's sorted key table (`valueQuantity` → element `value[x]`, type
+//! `Quantity`), its shape checked against the element's cardinality, and its value checked by
+//! its type: primitives by `primitives`, complex types by recursing into their node (or the
+//! backbone / content-reference node of the element), resources by starting over with the
+//! type named in `resourceType`. Presence of each element is kept in a small bit set per
+//! object, which gives the required-element and one-choice-only checks without allocating.
+
+use caduceus_model::defs::{
+    self, ElementDef, KeyDef, MAX_NODE_ELEMENTS, NONE, NodeDef, NodeId, TypeId, TypeKind, type_ids,
+};
+use caduceus_model::{Issue, IssueCode};
+use serde_json::{Map, Value};
+
+use crate::path::Path;
+use crate::primitives::{self, Problem};
+
+/// Presence flags of the elements of one node.
+#[derive(Default)]
+struct Seen([u64; MAX_NODE_ELEMENTS.div_ceil(64)]);
+
+impl Seen {
+    fn contains(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w & (1 << (i % 64)) != 0)
+    }
+
+    fn insert(&mut self, i: usize) {
+        if let Some(w) = self.0.get_mut(i / 64) {
+            *w |= 1 << (i % 64);
+        }
+    }
+}
+
+/// Where a resource sits, which decides the extra rules that apply to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// The resource being validated.
+    Root,
+    /// In `contained`: must have an id, must not contain resources.
+    Contained,
+    /// Any other element of type `Resource` (`Bundle.entry.resource`, `Parameters...resource`).
+    Nested,
+}
+
+/// Walks one resource and collects the issues.
+#[derive(Default)]
+pub struct Walker<'a> {
+    path: Path<'a>,
+    issues: Vec<Issue>,
+}
+
+impl<'a> Walker<'a> {
+    pub fn new() -> Self {
+        Walker {
+            path: Path::default(),
+            issues: Vec::new(),
+        }
+    }
+
+    pub fn into_issues(self) -> Vec<Issue> {
+        self.issues
+    }
+
+    /// Validates the resource being submitted.
+    pub fn root(&mut self, value: &'a Value) {
+        self.resource(value, Placement::Root);
+    }
+
+    fn report(&mut self, code: IssueCode, rule: &str) {
+        let at = self.path.render();
+        let diagnostics = format!("{at}: {rule}");
+        self.issues.push(Issue::error(code, diagnostics).at(at));
+    }
+
+    fn report_child(&mut self, code: IssueCode, child: &str, rule: &str) {
+        let at = self.path.render_child(child);
+        let diagnostics = format!("{at}: {rule}");
+        self.issues.push(Issue::error(code, diagnostics).at(at));
+    }
+
+    fn resource(&mut self, value: &'a Value, placement: Placement) {
+        let root = placement == Placement::Root;
+        let Some(map) = value.as_object() else {
+            if root {
+                self.path.push("Resource");
+            }
+            self.report(IssueCode::Structure, "a resource must be a JSON object");
+            if root {
+                self.path.pop();
+            }
+            return;
+        };
+        let Some(type_id) = self.resource_type(map, root) else {
+            return;
+        };
+        let def = defs::type_def(type_id);
+        if root {
+            self.path.push(def.name);
+        }
+        if placement == Placement::Contained {
+            if !map.contains_key("id") {
+                self.report(IssueCode::Invalid, "a contained resource must have an id");
+            }
+            if map.contains_key("contained") {
+                self.report_child(
+                    IssueCode::Invalid,
+                    "contained",
+                    "a contained resource must not contain resources",
+                );
+            }
+        }
+        self.object(map, def.node, true);
+        if root {
+            self.path.pop();
+        }
+    }
+
+    /// The concrete resource type named by `resourceType`, or reports why there is none.
+    fn resource_type(&mut self, map: &'a Map<String, Value>, root: bool) -> Option<TypeId> {
+        let problem = match map.get("resourceType") {
+            None => Some((IssueCode::Required, "resourceType is missing")),
+            Some(Value::String(name)) => {
+                let known = defs::type_by_name(name).filter(|&t| {
+                    let d = defs::type_def(t);
+                    d.kind == TypeKind::Resource && !d.is_abstract
+                });
+                match known {
+                    Some(t) => return Some(t),
+                    None => Some((
+                        IssueCode::NotSupported,
+                        "resourceType is not a resource type of FHIR R4",
+                    )),
+                }
+            }
+            Some(_) => Some((IssueCode::Structure, "resourceType must be a JSON string")),
+        };
+        if let Some((code, rule)) = problem {
+            if root {
+                self.path.push("Resource");
+            }
+            self.report_child(code, "resourceType", rule);
+            if root {
+                self.path.pop();
+            }
+        }
+        None
+    }
+
+    /// Validates the properties of `map` against node `node_id`.
+    fn object(&mut self, map: &'a Map<String, Value>, node_id: NodeId, is_resource: bool) {
+        if map.is_empty() {
+            self.report(
+                IssueCode::Structure,
+                "empty objects are not allowed in FHIR JSON",
+            );
+            return;
+        }
+        let node = defs::node(node_id);
+        let mut present = Seen::default();
+        let mut valued = Seen::default();
+        for (key, value) in map {
+            if is_resource && key == "resourceType" {
+                continue;
+            }
+            if let Some(base) = key.strip_prefix('_') {
+                match node.key(base) {
+                    Some(k) if defs::type_def(k.ty).kind == TypeKind::Primitive => {
+                        present.insert(usize::from(k.element));
+                        let element = &node.elements[usize::from(k.element)];
+                        self.path.push(base);
+                        self.primitive_extension(map, base, element, k.ty, value);
+                        self.path.pop();
+                    }
+                    _ => self.unknown(key, node),
+                }
+                continue;
+            }
+            let Some(k) = node.key(key) else {
+                self.unknown(key, node);
+                continue;
+            };
+            let index = usize::from(k.element);
+            let element = &node.elements[index];
+            self.path.push(key);
+            if valued.contains(index) {
+                // JSON keys are unique, so a second key for one element is another choice.
+                self.report(
+                    IssueCode::Invalid,
+                    "only one type of a choice element may be given",
+                );
+            }
+            valued.insert(index);
+            present.insert(index);
+            self.element(map, key, element, k, value);
+            self.path.pop();
+        }
+        for (i, element) in node.elements.iter().enumerate() {
+            if element.min > 0 && !present.contains(i) {
+                self.report_child(
+                    IssueCode::Required,
+                    element.name,
+                    "required element is missing",
+                );
+            }
+        }
+        if node_id == defs::type_def(type_ids::Extension).node {
+            self.extension_rule(map, node);
+        }
+    }
+
+    fn unknown(&mut self, key: &'a str, node: &NodeDef) {
+        let rule = if node.path.contains('.') {
+            "unknown element (not defined for this backbone element)"
+        } else {
+            "unknown element (not defined for this type)"
+        };
+        self.report_child(IssueCode::Structure, key, rule);
+    }
+
+    /// ext-1: an extension has either a value or nested extensions, not both, not neither.
+    fn extension_rule(&mut self, map: &Map<String, Value>, node: &NodeDef) {
+        let has_value = map.keys().any(|k| {
+            let k = k.strip_prefix('_').unwrap_or(k);
+            k.starts_with("value")
+                && node
+                    .key(k)
+                    .is_some_and(|d| node.elements[usize::from(d.element)].is_choice())
+        });
+        let has_extensions = map.contains_key("extension");
+        if has_value == has_extensions {
+            self.report(
+                IssueCode::Invalid,
+                "an extension must have either a value[x] or nested extensions, not both (ext-1)",
+            );
+        }
+    }
+
+    /// Validates the value of one property (the path already names it).
+    fn element(
+        &mut self,
+        map: &'a Map<String, Value>,
+        key: &str,
+        element: &ElementDef,
+        k: &KeyDef,
+        value: &'a Value,
+    ) {
+        if element.is_array() {
+            let Value::Array(items) = value else {
+                self.report(
+                    IssueCode::Structure,
+                    "this element repeats and must be a JSON array",
+                );
+                return;
+            };
+            if items.is_empty() {
+                self.report(
+                    IssueCode::Structure,
+                    "empty arrays are not allowed in FHIR JSON",
+                );
+                return;
+            }
+            for (i, item) in items.iter().enumerate() {
+                self.path.set_index(Some(i));
+                if item.is_null() {
+                    self.null_item(map, key, k, i);
+                } else {
+                    self.typed(element, k.ty, item);
+                }
+            }
+            self.path.set_index(None);
+        } else if value.is_array() {
+            self.report(
+                IssueCode::Structure,
+                "this element does not repeat and must not be a JSON array",
+            );
+        } else if value.is_null() {
+            self.report(
+                IssueCode::Structure,
+                "null values are not allowed in FHIR JSON",
+            );
+        } else {
+            self.typed(element, k.ty, value);
+        }
+    }
+
+    /// A `null` in an array is only allowed for a primitive whose `_name` array holds the
+    /// extensions of that item.
+    fn null_item(&mut self, map: &Map<String, Value>, key: &str, k: &KeyDef, i: usize) {
+        let extended = defs::type_def(k.ty).kind == TypeKind::Primitive
+            && map
+                .get(&format!("_{key}"))
+                .and_then(Value::as_array)
+                .and_then(|a| a.get(i))
+                .is_some_and(|v| !v.is_null());
+        if !extended {
+            self.report(
+                IssueCode::Structure,
+                "null values are not allowed in FHIR JSON (except in a primitive array with extensions for that item)",
+            );
+        }
+    }
+
+    /// Validates a non-null value of type `ty`.
+    fn typed(&mut self, element: &ElementDef, ty: TypeId, value: &'a Value) {
+        let def = defs::type_def(ty);
+        match def.kind {
+            TypeKind::Primitive => self.primitive(element, ty, value),
+            TypeKind::Resource => {
+                let placement = if element.name == "contained" {
+                    Placement::Contained
+                } else {
+                    Placement::Nested
+                };
+                self.resource(value, placement);
+            }
+            TypeKind::Complex => {
+                let Value::Object(map) = value else {
+                    self.report(
+                        IssueCode::Structure,
+                        "this element has a complex type and must be a JSON object",
+                    );
+                    return;
+                };
+                if element.name == "modifierExtension" {
+                    self.report(
+                        IssueCode::Extension,
+                        "modifier extensions are not supported: this server knows no modifier extension, so it cannot safely process the resource",
+                    );
+                    return;
+                }
+                let node = if element.node != NONE {
+                    element.node
+                } else {
+                    def.node
+                };
+                self.object(map, node, false);
+            }
+        }
+    }
+
+    fn primitive(&mut self, element: &ElementDef, ty: TypeId, value: &Value) {
+        match primitives::check(ty, value) {
+            Ok(()) => {}
+            Err(problem) => {
+                let code = match problem {
+                    Problem::WrongJsonType(_) => IssueCode::Structure,
+                    _ => IssueCode::Value,
+                };
+                let rule = format!("value {} ({})", problem.describe(), defs::type_def(ty).name);
+                self.report(code, &rule);
+                return;
+            }
+        }
+        if element.binding != NONE
+            && let Value::String(code) = value
+        {
+            let value_set = defs::value_set(element.binding);
+            if !value_set.contains(code) {
+                let rule = format!("code is not in the required value set {}", value_set.url);
+                self.report(IssueCode::CodeInvalid, &rule);
+            }
+        }
+    }
+
+    /// Validates `_name`: the id and extensions of a primitive (an object, or for a repeating
+    /// element an array of objects and nulls aligned with the values).
+    fn primitive_extension(
+        &mut self,
+        map: &'a Map<String, Value>,
+        base: &str,
+        element: &ElementDef,
+        ty: TypeId,
+        value: &'a Value,
+    ) {
+        let node = defs::type_def(ty).node;
+        if !element.is_array() {
+            match value {
+                Value::Object(obj) => self.object(obj, node, false),
+                Value::Array(_) => self.report(
+                    IssueCode::Structure,
+                    "this element does not repeat and its extensions must not be a JSON array",
+                ),
+                _ => self.report(
+                    IssueCode::Structure,
+                    "the extensions of a primitive must be a JSON object",
+                ),
+            }
+            return;
+        }
+        let Value::Array(items) = value else {
+            self.report(
+                IssueCode::Structure,
+                "this element repeats and its extensions must be a JSON array",
+            );
+            return;
+        };
+        let values = map.get(base).and_then(Value::as_array);
+        if let Some(values) = values
+            && values.len() != items.len()
+        {
+            self.report(
+                IssueCode::Structure,
+                "the values and their extensions must be arrays of the same length",
+            );
+        }
+        for (i, item) in items.iter().enumerate() {
+            self.path.set_index(Some(i));
+            match item {
+                Value::Object(obj) => self.object(obj, node, false),
+                Value::Null => {
+                    // A null value with a null here is reported once, on the value side.
+                    let has_value = values.and_then(|v| v.get(i)).is_some();
+                    if !has_value {
+                        self.report(
+                            IssueCode::Structure,
+                            "an array item must have a value or extensions",
+                        );
+                    }
+                }
+                _ => self.report(
+                    IssueCode::Structure,
+                    "the extensions of a primitive must be a JSON object",
+                ),
+            }
+        }
+        self.path.set_index(None);
+    }
+}
