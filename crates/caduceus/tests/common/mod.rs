@@ -151,7 +151,14 @@ impl Server {
             .iter()
             .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned()))
             .collect();
-        let body = response.into_body().read_to_vec().unwrap_or_default();
+        // ureq stops at 10 MB by default; some official examples are 35 MB. A body that
+        // cannot be read in full is a failure, never an empty body.
+        let body = response
+            .into_body()
+            .into_with_config()
+            .limit(u64::MAX)
+            .read_to_vec()
+            .unwrap_or_else(|e| panic!("{method} {url}: reading the body: {e}"));
         Reply {
             status,
             headers,
