@@ -56,61 +56,7 @@ impl Server {
 
     /// Starts a server on `data_dir` with extra flags for `serve`.
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
-        let mut child = Command::new(binary())
-            .args([
-                "--log-format",
-                "json",
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .args(extra)
-            .env_remove("CADUCEUS_LOG")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start caduceus");
-        let stderr = child.stderr.take().expect("stderr");
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = logs.clone();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = listening_addr(&line) {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(addr);
-                    }
-                }
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!(
-                    "server did not start; logs:\n{}",
-                    logs.lock().unwrap().join("\n")
-                );
-            }
-        };
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(120)))
-            .build()
-            .into();
-        Server {
-            child,
-            base: format!("http://{addr}/fhir"),
-            addr,
-            logs,
-            data_dir: data_dir.to_owned(),
-            _tmp: None,
-            agent,
-        }
+        Server::spawn(&[], data_dir, extra)
     }
 
     /// Every log line so far.
@@ -282,5 +228,217 @@ impl Reply {
             .flat_map(|i| i["expression"].as_array().cloned().unwrap_or_default())
             .filter_map(|e| e.as_str().map(str::to_owned))
             .collect()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers shared by the REST behaviour suites (rest_*.rs, logging.rs, crash_import.rs).
+// They only speak HTTP, so the same suites can run against any store behind the server.
+
+impl Server {
+    /// Starts a server on a fresh data folder with extra flags for `serve`.
+    pub fn start_with(extra: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("data");
+        let mut s = Server::start_in(&dir, extra);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Starts a server with global flags placed before `serve` (e.g. `--log-level debug`).
+    pub fn start_with_global(global: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("data");
+        let mut s = Server::spawn(global, &dir, &[]);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// Sends raw bytes with a given content type.
+    pub fn send_raw(&self, method: &str, path: &str, content_type: &str, body: &[u8]) -> Reply {
+        self.request(method, path, &[("content-type", content_type)], Some(body))
+    }
+
+    /// Sends JSON with extra headers (content type is `application/fhir+json`).
+    pub fn send_json_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &Value,
+    ) -> Reply {
+        let bytes = serde_json::to_vec(body).unwrap();
+        let mut all = vec![("content-type", "application/fhir+json")];
+        all.extend_from_slice(headers);
+        self.request(method, path, &all, Some(&bytes))
+    }
+
+    /// PATCH with a JSON Patch document.
+    pub fn patch(&self, path: &str, patch: &Value, headers: &[(&str, &str)]) -> Reply {
+        let bytes = serde_json::to_vec(patch).unwrap();
+        let mut all = vec![("content-type", "application/json-patch+json")];
+        all.extend_from_slice(headers);
+        self.request("PATCH", path, &all, Some(&bytes))
+    }
+
+    /// A URL outside the FHIR base (health probes, unknown routes).
+    pub fn root_url(&self, path: &str) -> String {
+        format!("http://{}/{}", self.addr, path.trim_start_matches('/'))
+    }
+
+    /// Creates a resource and returns its server-assigned id.
+    #[track_caller]
+    pub fn create_id(&self, body: &Value) -> String {
+        let rt = body["resourceType"].as_str().expect("resourceType");
+        let reply = self.post(rt, body);
+        reply.expect(201);
+        reply.json()["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Every entry of a history, following `next` links until there are none. Returns the
+    /// entries in the order the pages gave them and the number of pages fetched.
+    #[track_caller]
+    pub fn history_all(&self, path: &str) -> (Vec<Value>, usize) {
+        self.history_pages(path, |_| {})
+    }
+
+    /// Like [`Server::history_all`], calling `between(page_number)` after each page is
+    /// fetched and before the next one is requested.
+    #[track_caller]
+    pub fn history_pages(&self, path: &str, mut between: impl FnMut(usize)) -> (Vec<Value>, usize) {
+        let mut entries = Vec::new();
+        let mut url = path.to_owned();
+        let mut pages = 0;
+        loop {
+            let page = self.get(&url);
+            page.expect(200);
+            let v = page.json();
+            assert_eq!(v["resourceType"], "Bundle", "history is not a Bundle: {v}");
+            assert_eq!(v["type"], "history", "history Bundle.type: {v}");
+            pages += 1;
+            assert!(pages < 10_000, "history paging does not end");
+            entries.extend(v["entry"].as_array().cloned().unwrap_or_default());
+            between(pages);
+            let next = v["link"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|l| l["relation"] == "next")
+                .and_then(|l| l["url"].as_str())
+                .map(str::to_owned);
+            match next {
+                Some(n) => url = n,
+                None => return (entries, pages),
+            }
+        }
+    }
+
+    fn spawn(global: &[&str], data_dir: &Path, extra: &[&str]) -> Server {
+        let mut args: Vec<&str> = vec!["--log-format", "json"];
+        args.extend_from_slice(global);
+        args.extend_from_slice(&["serve", "--listen", "127.0.0.1:0", "--data-dir"]);
+        let mut child = Command::new(binary())
+            .args(args)
+            .arg(data_dir)
+            .args(extra)
+            .env_remove("CADUCEUS_LOG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start caduceus");
+        let stderr = child.stderr.take().expect("stderr");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = listening_addr(&line) {
+                    if let Some(tx) = tx.take() {
+                        let _ = tx.send(addr);
+                    }
+                }
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "server did not start; logs:\n{}",
+                    logs.lock().unwrap().join("\n")
+                );
+            }
+        };
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(120)))
+            .build()
+            .into();
+        Server {
+            child,
+            base: format!("http://{addr}/fhir"),
+            addr,
+            logs,
+            data_dir: data_dir.to_owned(),
+            _tmp: None,
+            agent,
+        }
+    }
+
+    /// The process id of the server (for signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Reply {
+    /// Asserts the status and that the body is an OperationOutcome with at least one
+    /// error-level issue; returns the outcome.
+    #[track_caller]
+    pub fn expect_error(&self, status: u16) -> Value {
+        self.expect(status);
+        let v = self.json();
+        assert_eq!(
+            v["resourceType"], "OperationOutcome",
+            "a {status} must carry an OperationOutcome: {v}"
+        );
+        assert!(
+            v["issue"].as_array().is_some_and(|issues| issues
+                .iter()
+                .any(|i| i["severity"] == "error" || i["severity"] == "fatal")),
+            "the OperationOutcome of a {status} must have an error issue: {v}"
+        );
+        assert!(
+            self.header("content-type")
+                .is_some_and(|c| c.starts_with("application/fhir+json")),
+            "content type of an error: {:?}",
+            self.header("content-type")
+        );
+        v
+    }
+
+    /// Asserts that some issue expression starts with `prefix`.
+    #[track_caller]
+    pub fn expect_expression(&self, prefix: &str) {
+        let expressions = self.issue_expressions();
+        assert!(
+            expressions.iter().any(|e| e.starts_with(prefix)),
+            "no issue expression starts with {prefix:?}; got {expressions:?}; body {}",
+            self.text()
+        );
+    }
+}
+
+/// A tiny pseudo-random source for test data (xorshift), so runs are reproducible.
+pub struct TestRng(pub u64);
+
+impl TestRng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
     }
 }
