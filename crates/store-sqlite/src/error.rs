@@ -115,3 +115,41 @@ fn kind_of(e: &rusqlite::Error) -> &'static str {
         _ => "other error",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some("msg".into()))
+    }
+
+    #[test]
+    fn transient_errors_are_unavailable() {
+        for code in [
+            rusqlite::ffi::SQLITE_BUSY,
+            rusqlite::ffi::SQLITE_LOCKED,
+            rusqlite::ffi::SQLITE_IOERR,
+            rusqlite::ffi::SQLITE_FULL,
+            rusqlite::ffi::SQLITE_CANTOPEN,
+        ] {
+            assert!(matches!(
+                map_sqlite(failure(code)),
+                StoreError::Unavailable(_)
+            ));
+        }
+        for code in [
+            rusqlite::ffi::SQLITE_CORRUPT,
+            rusqlite::ffi::SQLITE_CONSTRAINT,
+        ] {
+            assert!(matches!(map_sqlite(failure(code)), StoreError::Internal(_)));
+        }
+        let conversion = rusqlite::Error::FromSqlConversionFailure(
+            4,
+            rusqlite::types::Type::Blob,
+            "secret content".into(),
+        );
+        let text = map_sqlite(conversion).to_string();
+        assert!(!text.contains("secret"), "{text}");
+    }
+}

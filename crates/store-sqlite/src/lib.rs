@@ -25,6 +25,17 @@
 //!   the trait passes one), a `body_codec` (0 = plain canonical JSON) and a `key_id` (NULL
 //!   until encryption at rest), and the current-state table `resources` is what search
 //!   indexes will join against.
+//!
+//! Invariants (kept by the single writer, checked by the tests):
+//! - versions of one resource are 1, 2, 3... without gaps, in increasing `seq`;
+//! - `resources` points at the newest version of each resource (`deleted` iff it is a
+//!   tombstone);
+//! - `last_updated` never decreases with `seq` (history's time bounds rely on it);
+//! - every connection runs with the query planner stability guarantee (QPSG), and
+//!   `plan_tests` pins the hot queries to index seeks.
+//!
+//! Module map: `schema` (migrations, pragmas), `pool` (read connections), `rows` (point
+//! queries, row decoding), `history`, `writer` (writer thread, group commit), `error`.
 #![deny(missing_docs)]
 
 mod error;
@@ -223,3 +234,6 @@ impl Store for SqliteStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod plan_tests;

@@ -744,3 +744,48 @@ async fn clones_share_the_store_and_errors_hide_content() {
     );
     assert!(format!("{other:?}").contains("SqliteStore"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grouped_writes_fail_alone() {
+    // Many concurrent writes are committed in shared transactions; a refused one must roll
+    // back only its own changes.
+    let dir = TempDir::new("group");
+    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    write_one(&store, create("taken", "T")).await.unwrap();
+    let mut handles = Vec::new();
+    for i in 0..200 {
+        let store = Arc::clone(&store);
+        handles.push(tokio::spawn(async move {
+            let mut ops = vec![create(&format!("g{i}"), "G")];
+            if i % 2 == 1 {
+                ops.push(create("taken", "again"));
+            }
+            (i, store.write(ops).await)
+        }));
+    }
+    for h in handles {
+        let (i, result) = h.await.unwrap();
+        if i % 2 == 1 {
+            assert!(
+                matches!(result, Err(StoreError::AlreadyExists { index: 1 })),
+                "{result:?}"
+            );
+        } else {
+            result.unwrap();
+        }
+    }
+    for i in 0..200 {
+        let found = store.read("Patient", &format!("g{i}")).await.unwrap();
+        assert_eq!(found.is_some(), i % 2 == 0, "g{i}");
+    }
+    assert_eq!(store.count_live(None).await.unwrap(), 101);
+    assert_eq!(
+        store
+            .read("Patient", "taken")
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        1
+    );
+}
