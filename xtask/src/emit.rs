@@ -180,7 +180,14 @@ fn nodes_file(st: &Structures, value_sets: &[ValueSet]) -> String {
                 .collect();
             let _ = writeln!(s, "        {},", line.join(", "));
         }
-        s.push_str("    ] },\n");
+        let required: Vec<String> = node
+            .elements
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.min > 0)
+            .map(|(i, _)| i.to_string())
+            .collect();
+        let _ = writeln!(s, "    ], required: &[{}] }},", required.join(", "));
     }
     s.push_str("];\n\n");
     s.push_str(

@@ -79,6 +79,8 @@ pub struct NodeDef {
     pub elements: &'static [ElementDef],
     /// The JSON property names of the elements, sorted by `key`.
     pub keys: &'static [KeyDef],
+    /// Indexes (into `elements`) of the elements with a minimum cardinality of 1 or more.
+    pub required: &'static [u16],
 }
 
 impl NodeDef {
@@ -324,6 +326,13 @@ mod tests {
         assert_eq!(type_def(name.types[0]).name, "HumanName");
         let status = element_def("Observation.status").expect("Observation.status");
         assert_eq!(status.min, 1);
+        let observation = node(type_def(type_ids::Observation).node);
+        let required: Vec<&str> = observation
+            .required
+            .iter()
+            .map(|&i| observation.elements[usize::from(i)].name)
+            .collect();
+        assert_eq!(required, ["status", "code"]);
         let value = element_def("Observation.value[x]").expect("Observation.value[x]");
         assert!(value.is_choice() && value.types.len() == 11);
         // Content references reuse the referenced structure.

@@ -198,6 +198,27 @@ mod tests {
     }
 
     #[test]
+    fn id_regex_agrees_with_the_model() {
+        let long = "a".repeat(65);
+        for id in [
+            "a",
+            "A-1.b",
+            "",
+            "has space",
+            "a_b",
+            "é",
+            long.as_str(),
+            &long[1..],
+        ] {
+            assert_eq!(
+                check(type_ids::id, &json!(id)).is_ok(),
+                caduceus_model::ids::is_valid_id(id),
+                "{id:?}"
+            );
+        }
+    }
+
+    #[test]
     fn dates_must_exist() {
         use type_ids::{date, dateTime, instant};
         assert!(ok(date, json!("2024-02-29")));

@@ -196,13 +196,10 @@ impl<'a> Walker<'a> {
             self.element(map, key, element, k, value);
             self.path.pop();
         }
-        for (i, element) in node.elements.iter().enumerate() {
-            if element.min > 0 && !present.contains(i) {
-                self.report_child(
-                    IssueCode::Required,
-                    element.name,
-                    "required element is missing",
-                );
+        for &i in node.required {
+            if !present.contains(usize::from(i)) {
+                let name = node.elements[usize::from(i)].name;
+                self.report_child(IssueCode::Required, name, "required element is missing");
             }
         }
         if node_id == defs::type_def(type_ids::Extension).node {

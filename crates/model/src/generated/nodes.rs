@@ -34,7 +34,7 @@ pub static NODES: [NodeDef; 682] = [
         k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 11, 202),
         k("owner", 15, 147), k("partOf", 18, 147), k("servicePeriod", 13, 132), k("status", 9, 192),
         k("subject", 12, 147), k("text", 4, 119), k("type", 10, 27),
-    ] },
+    ], required: &[9] },
     // 1
     NodeDef { path: "Account.coverage", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -45,7 +45,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("coverage", 3, 147), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("priority", 4, 201),
-    ] },
+    ], required: &[3] },
     // 2
     NodeDef { path: "Account.guarantor", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -57,7 +57,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("onHold", 4, 190),
         k("party", 3, 147), k("period", 5, 132),
-    ] },
+    ], required: &[3] },
     // 3
     NodeDef { path: "ActivityDefinition", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -131,7 +131,7 @@ pub static NODES: [NodeDef; 682] = [
         k("timingRange", 42, 145), k("timingTiming", 42, 183), k("title", 12, 202), k("topic", 29, 27),
         k("transform", 52, 191), k("url", 8, 205), k("usage", 24, 202), k("useContext", 21, 185),
         k("version", 10, 202),
-    ] },
+    ], required: &[14] },
     // 4
     NodeDef { path: "ActivityDefinition.participant", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -142,7 +142,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("role", 4, 27),
         k("type", 3, 192),
-    ] },
+    ], required: &[3] },
     // 5
     NodeDef { path: "ActivityDefinition.dynamicValue", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -153,7 +153,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("expression", 4, 71), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("path", 3, 202),
-    ] },
+    ], required: &[3, 4] },
     // 6
     NodeDef { path: "Address", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -172,7 +172,7 @@ pub static NODES: [NodeDef; 682] = [
         k("city", 6, 202), k("country", 10, 202), k("district", 7, 202), k("extension", 1, 72),
         k("id", 0, 202), k("line", 5, 202), k("period", 11, 132), k("postalCode", 9, 202),
         k("state", 8, 202), k("text", 4, 202), k("type", 3, 192), k("use", 2, 192),
-    ] },
+    ], required: &[] },
     // 7
     NodeDef { path: "AdverseEvent", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -211,7 +211,7 @@ pub static NODES: [NodeDef; 682] = [
         k("outcome", 21, 27), k("recordedDate", 16, 194), k("recorder", 22, 147), k("referenceDocument", 26, 147),
         k("resultingCondition", 17, 147), k("seriousness", 19, 27), k("severity", 20, 27), k("study", 27, 147),
         k("subject", 12, 147), k("subjectMedicalHistory", 25, 147), k("suspectEntity", 24, 11), k("text", 4, 119),
-    ] },
+    ], required: &[9, 12] },
     // 8
     NodeDef { path: "AdverseEvent.suspectEntity", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -222,7 +222,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("causality", 4, 11), k("extension", 1, 72), k("id", 0, 202), k("instance", 3, 147),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 9
     NodeDef { path: "AdverseEvent.suspectEntity.causality", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -235,7 +235,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("assessment", 3, 27), k("author", 5, 147), k("extension", 1, 72), k("id", 0, 202),
         k("method", 6, 27), k("modifierExtension", 2, 72), k("productRelatedness", 4, 202),
-    ] },
+    ], required: &[] },
     // 10
     NodeDef { path: "Age", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -248,7 +248,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 6, 192), k("comparator", 3, 192), k("extension", 1, 72), k("id", 0, 202),
         k("system", 5, 205), k("unit", 4, 202), k("value", 2, 195),
-    ] },
+    ], required: &[] },
     // 11
     NodeDef { path: "AllergyIntolerance", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -283,7 +283,7 @@ pub static NODES: [NodeDef; 682] = [
         k("onsetAge", 17, 4), k("onsetDateTime", 17, 194), k("onsetPeriod", 17, 132), k("onsetRange", 17, 145),
         k("onsetString", 17, 202), k("patient", 15, 147), k("reaction", 23, 11), k("recordedDate", 18, 194),
         k("recorder", 19, 147), k("text", 4, 119), k("type", 11, 192), k("verificationStatus", 10, 27),
-    ] },
+    ], required: &[15] },
     // 12
     NodeDef { path: "AllergyIntolerance.reaction", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -300,7 +300,7 @@ pub static NODES: [NodeDef; 682] = [
         k("description", 5, 202), k("exposureRoute", 8, 27), k("extension", 1, 72), k("id", 0, 202),
         k("manifestation", 4, 27), k("modifierExtension", 2, 72), k("note", 9, 6), k("onset", 6, 194),
         k("severity", 7, 192), k("substance", 3, 27),
-    ] },
+    ], required: &[4] },
     // 13
     NodeDef { path: "Annotation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -311,7 +311,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("authorReference", 2, 147), k("authorString", 2, 202), k("extension", 1, 72), k("id", 0, 202),
         k("text", 4, 199), k("time", 3, 194),
-    ] },
+    ], required: &[4] },
     // 14
     NodeDef { path: "Appointment", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -353,7 +353,7 @@ pub static NODES: [NodeDef; 682] = [
         k("reasonReference", 16, 147), k("requestedPeriod", 29, 132), k("serviceCategory", 11, 27), k("serviceType", 12, 27),
         k("slot", 23, 147), k("specialty", 13, 27), k("start", 20, 197), k("status", 9, 192),
         k("supportingInformation", 19, 147), k("text", 4, 119),
-    ] },
+    ], required: &[9, 28] },
     // 15
     NodeDef { path: "Appointment.participant", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -367,7 +367,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("actor", 4, 147), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("period", 7, 132), k("required", 5, 192), k("status", 6, 192), k("type", 3, 27),
-    ] },
+    ], required: &[6] },
     // 16
     NodeDef { path: "AppointmentResponse", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -391,7 +391,7 @@ pub static NODES: [NodeDef; 682] = [
         k("end", 11, 197), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("participantStatus", 14, 192), k("participantType", 12, 27), k("start", 10, 197), k("text", 4, 119),
-    ] },
+    ], required: &[9, 14] },
     // 17
     NodeDef { path: "Attachment", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -408,7 +408,7 @@ pub static NODES: [NodeDef; 682] = [
         k("contentType", 2, 192), k("creation", 9, 194), k("data", 4, 189), k("extension", 1, 72),
         k("hash", 7, 189), k("id", 0, 202), k("language", 3, 192), k("size", 6, 204),
         k("title", 8, 202), k("url", 5, 206),
-    ] },
+    ], required: &[] },
     // 18
     NodeDef { path: "AuditEvent", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -436,7 +436,7 @@ pub static NODES: [NodeDef; 682] = [
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("outcome", 13, 192), k("outcomeDesc", 14, 202),
         k("period", 11, 132), k("purposeOfEvent", 15, 27), k("recorded", 12, 197), k("source", 17, 11),
         k("subtype", 9, 28), k("text", 4, 119), k("type", 8, 28),
-    ] },
+    ], required: &[8, 12, 16, 17] },
     // 19
     NodeDef { path: "AuditEvent.agent", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -458,7 +458,7 @@ pub static NODES: [NodeDef; 682] = [
         k("media", 11, 28), k("modifierExtension", 2, 72), k("name", 7, 202), k("network", 12, 11),
         k("policy", 10, 205), k("purposeOfUse", 13, 27), k("requestor", 8, 190), k("role", 4, 27),
         k("type", 3, 27), k("who", 5, 147),
-    ] },
+    ], required: &[8] },
     // 20
     NodeDef { path: "AuditEvent.agent.network", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -469,7 +469,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("address", 3, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("type", 4, 192),
-    ] },
+    ], required: &[] },
     // 21
     NodeDef { path: "AuditEvent.source", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -481,7 +481,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("observer", 4, 147),
         k("site", 3, 202), k("type", 5, 28),
-    ] },
+    ], required: &[4] },
     // 22
     NodeDef { path: "AuditEvent.entity", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -500,7 +500,7 @@ pub static NODES: [NodeDef; 682] = [
         k("description", 9, 202), k("detail", 11, 11), k("extension", 1, 72), k("id", 0, 202),
         k("lifecycle", 6, 28), k("modifierExtension", 2, 72), k("name", 8, 202), k("query", 10, 189),
         k("role", 5, 28), k("securityLabel", 7, 28), k("type", 4, 28), k("what", 3, 147),
-    ] },
+    ], required: &[] },
     // 23
     NodeDef { path: "AuditEvent.entity.detail", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -511,7 +511,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("type", 3, 202),
         k("valueBase64Binary", 4, 189), k("valueString", 4, 202),
-    ] },
+    ], required: &[3, 4] },
     // 24
     NodeDef { path: "BackboneElement", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -519,7 +519,7 @@ pub static NODES: [NodeDef; 682] = [
         e("modifierExtension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 25
     NodeDef { path: "Basic", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -540,7 +540,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72), k("subject", 10, 147),
         k("text", 4, 119),
-    ] },
+    ], required: &[9] },
     // 26
     NodeDef { path: "Binary", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -553,7 +553,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("contentType", 4, 192), k("data", 6, 189), k("id", 0, 196), k("implicitRules", 2, 205),
         k("language", 3, 192), k("meta", 1, 115), k("securityContext", 5, 147),
-    ] },
+    ], required: &[4] },
     // 27
     NodeDef { path: "BiologicallyDerivedProduct", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -581,7 +581,7 @@ pub static NODES: [NodeDef; 682] = [
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("parent", 14, 147), k("processing", 16, 11),
         k("productCategory", 9, 192), k("productCode", 10, 27), k("quantity", 13, 198), k("request", 12, 147),
         k("status", 11, 192), k("storage", 18, 11), k("text", 4, 119),
-    ] },
+    ], required: &[] },
     // 28
     NodeDef { path: "BiologicallyDerivedProduct.collection", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -593,7 +593,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("collectedDateTime", 5, 194), k("collectedPeriod", 5, 132), k("collector", 3, 147), k("extension", 1, 72),
         k("id", 0, 202), k("modifierExtension", 2, 72), k("source", 4, 147),
-    ] },
+    ], required: &[] },
     // 29
     NodeDef { path: "BiologicallyDerivedProduct.processing", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -606,7 +606,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("additive", 5, 147), k("description", 3, 202), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("procedure", 4, 27), k("timeDateTime", 6, 194), k("timePeriod", 6, 132),
-    ] },
+    ], required: &[] },
     // 30
     NodeDef { path: "BiologicallyDerivedProduct.manipulation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -617,7 +617,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 3, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("timeDateTime", 4, 194), k("timePeriod", 4, 132),
-    ] },
+    ], required: &[] },
     // 31
     NodeDef { path: "BiologicallyDerivedProduct.storage", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -630,7 +630,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 3, 202), k("duration", 6, 132), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("scale", 5, 192), k("temperature", 4, 195),
-    ] },
+    ], required: &[] },
     // 32
     NodeDef { path: "BodyStructure", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -654,7 +654,7 @@ pub static NODES: [NodeDef; 682] = [
         k("id", 0, 196), k("identifier", 8, 81), k("image", 14, 9), k("implicitRules", 2, 205),
         k("language", 3, 192), k("location", 11, 27), k("locationQualifier", 12, 27), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("morphology", 10, 27), k("patient", 15, 147), k("text", 4, 119),
-    ] },
+    ], required: &[15] },
     // 33
     NodeDef { path: "Bundle", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -672,7 +672,7 @@ pub static NODES: [NodeDef; 682] = [
         k("entry", 9, 11), k("id", 0, 196), k("identifier", 4, 81), k("implicitRules", 2, 205),
         k("language", 3, 192), k("link", 8, 11), k("meta", 1, 115), k("signature", 10, 162),
         k("timestamp", 6, 197), k("total", 7, 204), k("type", 5, 192),
-    ] },
+    ], required: &[5] },
     // 34
     NodeDef { path: "Bundle.link", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -683,7 +683,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("relation", 3, 202),
         k("url", 4, 205),
-    ] },
+    ], required: &[3, 4] },
     // 35
     NodeDef { path: "Bundle.entry", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -699,7 +699,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 1, 72), k("fullUrl", 4, 205), k("id", 0, 202), k("link", 3, 11),
         k("modifierExtension", 2, 72), k("request", 7, 11), k("resource", 5, 155), k("response", 8, 11),
         k("search", 6, 11),
-    ] },
+    ], required: &[] },
     // 36
     NodeDef { path: "Bundle.entry.search", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -710,7 +710,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("mode", 3, 192), k("modifierExtension", 2, 72),
         k("score", 4, 195),
-    ] },
+    ], required: &[] },
     // 37
     NodeDef { path: "Bundle.entry.request", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -726,7 +726,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 1, 72), k("id", 0, 202), k("ifMatch", 7, 202), k("ifModifiedSince", 6, 197),
         k("ifNoneExist", 8, 202), k("ifNoneMatch", 5, 202), k("method", 3, 192), k("modifierExtension", 2, 72),
         k("url", 4, 205),
-    ] },
+    ], required: &[3, 4] },
     // 38
     NodeDef { path: "Bundle.entry.response", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -740,7 +740,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("etag", 5, 202), k("extension", 1, 72), k("id", 0, 202), k("lastModified", 6, 197),
         k("location", 4, 205), k("modifierExtension", 2, 72), k("outcome", 7, 155), k("status", 3, 202),
-    ] },
+    ], required: &[3] },
     // 39
     NodeDef { path: "CapabilityStatement", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -787,7 +787,7 @@ pub static NODES: [NodeDef; 682] = [
         k("publisher", 15, 202), k("purpose", 20, 199), k("rest", 31, 11), k("software", 25, 11),
         k("status", 12, 192), k("text", 4, 119), k("title", 11, 202), k("url", 8, 205),
         k("useContext", 18, 185), k("version", 9, 202),
-    ] },
+    ], required: &[12, 14, 22, 27, 28] },
     // 40
     NodeDef { path: "CapabilityStatement.software", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -799,7 +799,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("name", 3, 202),
         k("releaseDate", 5, 194), k("version", 4, 202),
-    ] },
+    ], required: &[3] },
     // 41
     NodeDef { path: "CapabilityStatement.implementation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -811,7 +811,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("custodian", 5, 147), k("description", 3, 202), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("url", 4, 206),
-    ] },
+    ], required: &[3] },
     // 42
     NodeDef { path: "CapabilityStatement.rest", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -829,7 +829,7 @@ pub static NODES: [NodeDef; 682] = [
         k("compartment", 10, 191), k("documentation", 4, 199), k("extension", 1, 72), k("id", 0, 202),
         k("interaction", 7, 11), k("mode", 3, 192), k("modifierExtension", 2, 72), k("operation", 9, 11),
         k("resource", 6, 11), k("searchParam", 8, 11), k("security", 5, 11),
-    ] },
+    ], required: &[3] },
     // 43
     NodeDef { path: "CapabilityStatement.rest.security", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -841,7 +841,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("cors", 3, 190), k("description", 5, 199), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("service", 4, 27),
-    ] },
+    ], required: &[] },
     // 44
     NodeDef { path: "CapabilityStatement.rest.resource", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -870,7 +870,7 @@ pub static NODES: [NodeDef; 682] = [
         k("modifierExtension", 2, 72), k("operation", 19, 11), k("profile", 4, 191), k("readHistory", 9, 190),
         k("referencePolicy", 15, 192), k("searchInclude", 16, 202), k("searchParam", 18, 11), k("searchRevInclude", 17, 202),
         k("supportedProfile", 5, 191), k("type", 3, 192), k("updateCreate", 10, 190), k("versioning", 8, 192),
-    ] },
+    ], required: &[3] },
     // 45
     NodeDef { path: "CapabilityStatement.rest.resource.interaction", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -881,7 +881,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 192), k("documentation", 4, 199), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 46
     NodeDef { path: "CapabilityStatement.rest.resource.searchParam", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -894,7 +894,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("definition", 4, 191), k("documentation", 6, 199), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("name", 3, 202), k("type", 5, 192),
-    ] },
+    ], required: &[3, 5] },
     // 47
     NodeDef { path: "CapabilityStatement.rest.resource.operation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -906,7 +906,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("definition", 4, 191), k("documentation", 5, 199), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("name", 3, 202),
-    ] },
+    ], required: &[3, 4] },
     // 48
     NodeDef { path: "CapabilityStatement.rest.interaction", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -917,7 +917,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 192), k("documentation", 4, 199), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 49
     NodeDef { path: "CapabilityStatement.messaging", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -930,7 +930,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("documentation", 5, 199), k("endpoint", 3, 11), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("reliableCache", 4, 204), k("supportedMessage", 6, 11),
-    ] },
+    ], required: &[] },
     // 50
     NodeDef { path: "CapabilityStatement.messaging.endpoint", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -941,7 +941,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("address", 4, 206), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("protocol", 3, 28),
-    ] },
+    ], required: &[3, 4] },
     // 51
     NodeDef { path: "CapabilityStatement.messaging.supportedMessage", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -952,7 +952,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("definition", 4, 191), k("extension", 1, 72), k("id", 0, 202), k("mode", 3, 192),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3, 4] },
     // 52
     NodeDef { path: "CapabilityStatement.document", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -964,7 +964,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("documentation", 4, 199), k("extension", 1, 72), k("id", 0, 202), k("mode", 3, 192),
         k("modifierExtension", 2, 72), k("profile", 5, 191),
-    ] },
+    ], required: &[3, 5] },
     // 53
     NodeDef { path: "CarePlan", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -1007,7 +1007,7 @@ pub static NODES: [NodeDef; 682] = [
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("note", 30, 6), k("partOf", 13, 147),
         k("period", 21, 132), k("replaces", 12, 147), k("status", 14, 192), k("subject", 19, 147),
         k("supportingInfo", 27, 147), k("text", 4, 119), k("title", 17, 202),
-    ] },
+    ], required: &[14, 15, 19] },
     // 54
     NodeDef { path: "CarePlan.activity", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1021,7 +1021,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("detail", 7, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("outcomeCodeableConcept", 3, 27), k("outcomeReference", 4, 147), k("progress", 5, 6), k("reference", 6, 147),
-    ] },
+    ], required: &[] },
     // 55
     NodeDef { path: "CarePlan.activity.detail", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1051,7 +1051,7 @@ pub static NODES: [NodeDef; 682] = [
         k("performer", 15, 147), k("productCodeableConcept", 16, 27), k("productReference", 16, 147), k("quantity", 18, 142),
         k("reasonCode", 7, 27), k("reasonReference", 8, 147), k("scheduledPeriod", 13, 132), k("scheduledString", 13, 202),
         k("scheduledTiming", 13, 183), k("status", 10, 192), k("statusReason", 11, 27),
-    ] },
+    ], required: &[10] },
     // 56
     NodeDef { path: "CareTeam", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -1082,7 +1082,7 @@ pub static NODES: [NodeDef; 682] = [
         k("note", 20, 6), k("participant", 15, 11), k("period", 14, 132), k("reasonCode", 16, 27),
         k("reasonReference", 17, 147), k("status", 9, 192), k("subject", 12, 147), k("telecom", 19, 37),
         k("text", 4, 119),
-    ] },
+    ], required: &[] },
     // 57
     NodeDef { path: "CareTeam.participant", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1095,7 +1095,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("member", 4, 147), k("modifierExtension", 2, 72),
         k("onBehalfOf", 5, 147), k("period", 6, 132), k("role", 3, 27),
-    ] },
+    ], required: &[] },
     // 58
     NodeDef { path: "CatalogEntry", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -1126,7 +1126,7 @@ pub static NODES: [NodeDef; 682] = [
         k("modifierExtension", 7, 72), k("orderable", 10, 190), k("referencedItem", 11, 147), k("relatedEntry", 20, 11),
         k("status", 14, 192), k("text", 4, 119), k("type", 9, 27), k("validTo", 16, 194),
         k("validityPeriod", 15, 132),
-    ] },
+    ], required: &[10, 11] },
     // 59
     NodeDef { path: "CatalogEntry.relatedEntry", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1137,7 +1137,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("item", 4, 147), k("modifierExtension", 2, 72),
         k("relationtype", 3, 192),
-    ] },
+    ], required: &[3, 4] },
     // 60
     NodeDef { path: "ChargeItem", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -1185,7 +1185,7 @@ pub static NODES: [NodeDef; 682] = [
         k("productReference", 30, 147), k("quantity", 21, 142), k("reason", 28, 27), k("requestingOrganization", 19, 147),
         k("service", 29, 147), k("status", 11, 192), k("subject", 14, 147), k("supportingInformation", 33, 147),
         k("text", 4, 119),
-    ] },
+    ], required: &[11, 13, 14] },
     // 61
     NodeDef { path: "ChargeItem.performer", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1196,7 +1196,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("actor", 4, 147), k("extension", 1, 72), k("function", 3, 27), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[4] },
     // 62
     NodeDef { path: "ChargeItemDefinition", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -1239,7 +1239,7 @@ pub static NODES: [NodeDef; 682] = [
         k("modifierExtension", 7, 72), k("partOf", 13, 191), k("propertyGroup", 30, 11), k("publisher", 18, 202),
         k("replaces", 14, 191), k("status", 15, 192), k("text", 4, 119), k("title", 11, 202),
         k("url", 8, 205), k("useContext", 21, 185), k("version", 10, 202),
-    ] },
+    ], required: &[8, 15] },
     // 63
     NodeDef { path: "ChargeItemDefinition.applicability", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1251,7 +1251,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 3, 202), k("expression", 5, 202), k("extension", 1, 72), k("id", 0, 202),
         k("language", 4, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 64
     NodeDef { path: "ChargeItemDefinition.propertyGroup", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1262,7 +1262,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("applicability", 3, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("priceComponent", 4, 11),
-    ] },
+    ], required: &[] },
     // 65
     NodeDef { path: "ChargeItemDefinition.propertyGroup.priceComponent", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1275,7 +1275,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("amount", 6, 117), k("code", 4, 27), k("extension", 1, 72), k("factor", 5, 195),
         k("id", 0, 202), k("modifierExtension", 2, 72), k("type", 3, 192),
-    ] },
+    ], required: &[3] },
     // 66
     NodeDef { path: "Claim", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -1323,7 +1323,7 @@ pub static NODES: [NodeDef; 682] = [
         k("procedure", 30, 11), k("provider", 18, 147), k("referral", 25, 147), k("related", 21, 11),
         k("status", 9, 192), k("subType", 11, 27), k("supportingInfo", 28, 11), k("text", 4, 119),
         k("total", 34, 117), k("type", 10, 27), k("use", 12, 192),
-    ] },
+    ], required: &[9, 10, 12, 13, 15, 18, 19, 31] },
     // 67
     NodeDef { path: "Claim.related", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1335,7 +1335,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("claim", 3, 147), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("reference", 5, 81), k("relationship", 4, 27),
-    ] },
+    ], required: &[] },
     // 68
     NodeDef { path: "Claim.payee", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1346,7 +1346,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("party", 4, 147),
         k("type", 3, 27),
-    ] },
+    ], required: &[3] },
     // 69
     NodeDef { path: "Claim.careTeam", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1360,7 +1360,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("provider", 4, 147),
         k("qualification", 7, 27), k("responsible", 5, 190), k("role", 6, 27), k("sequence", 3, 201),
-    ] },
+    ], required: &[3, 4] },
     // 70
     NodeDef { path: "Claim.supportingInfo", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1377,7 +1377,7 @@ pub static NODES: [NodeDef; 682] = [
         k("modifierExtension", 2, 72), k("reason", 8, 27), k("sequence", 3, 201), k("timingDate", 6, 193),
         k("timingPeriod", 6, 132), k("valueAttachment", 7, 9), k("valueBoolean", 7, 190), k("valueQuantity", 7, 142),
         k("valueReference", 7, 147), k("valueString", 7, 202),
-    ] },
+    ], required: &[3, 4] },
     // 71
     NodeDef { path: "Claim.diagnosis", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1392,7 +1392,7 @@ pub static NODES: [NodeDef; 682] = [
         k("diagnosisCodeableConcept", 4, 27), k("diagnosisReference", 4, 147), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("onAdmission", 6, 27), k("packageCode", 7, 27), k("sequence", 3, 201),
         k("type", 5, 27),
-    ] },
+    ], required: &[3, 4] },
     // 72
     NodeDef { path: "Claim.procedure", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1407,7 +1407,7 @@ pub static NODES: [NodeDef; 682] = [
         k("date", 5, 194), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("procedureCodeableConcept", 6, 27), k("procedureReference", 6, 147), k("sequence", 3, 201), k("type", 4, 27),
         k("udi", 7, 147),
-    ] },
+    ], required: &[3, 6] },
     // 73
     NodeDef { path: "Claim.insurance", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1424,7 +1424,7 @@ pub static NODES: [NodeDef; 682] = [
         k("businessArrangement", 7, 202), k("claimResponse", 9, 147), k("coverage", 6, 147), k("extension", 1, 72),
         k("focal", 4, 190), k("id", 0, 202), k("identifier", 5, 81), k("modifierExtension", 2, 72),
         k("preAuthRef", 8, 202), k("sequence", 3, 201),
-    ] },
+    ], required: &[3, 4, 6] },
     // 74
     NodeDef { path: "Claim.accident", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1436,7 +1436,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("date", 3, 193), k("extension", 1, 72), k("id", 0, 202), k("locationAddress", 5, 2),
         k("locationReference", 5, 147), k("modifierExtension", 2, 72), k("type", 4, 27),
-    ] },
+    ], required: &[3] },
     // 75
     NodeDef { path: "Claim.item", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1471,7 +1471,7 @@ pub static NODES: [NodeDef; 682] = [
         k("procedureSequence", 6, 201), k("productOrService", 10, 27), k("programCode", 12, 27), k("quantity", 15, 142),
         k("revenue", 8, 27), k("sequence", 3, 201), k("servicedDate", 13, 193), k("servicedPeriod", 13, 132),
         k("subSite", 21, 27), k("udi", 19, 147), k("unitPrice", 16, 117),
-    ] },
+    ], required: &[3, 10] },
     // 76
     NodeDef { path: "Claim.item.detail", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1494,7 +1494,7 @@ pub static NODES: [NodeDef; 682] = [
         k("modifier", 7, 27), k("modifierExtension", 2, 72), k("net", 12, 117), k("productOrService", 6, 27),
         k("programCode", 8, 27), k("quantity", 9, 142), k("revenue", 4, 27), k("sequence", 3, 201),
         k("subDetail", 14, 11), k("udi", 13, 147), k("unitPrice", 10, 117),
-    ] },
+    ], required: &[3, 6] },
     // 77
     NodeDef { path: "Claim.item.detail.subDetail", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1516,7 +1516,7 @@ pub static NODES: [NodeDef; 682] = [
         k("modifier", 7, 27), k("modifierExtension", 2, 72), k("net", 12, 117), k("productOrService", 6, 27),
         k("programCode", 8, 27), k("quantity", 9, 142), k("revenue", 4, 27), k("sequence", 3, 201),
         k("udi", 13, 147), k("unitPrice", 10, 117),
-    ] },
+    ], required: &[3, 6] },
     // 78
     NodeDef { path: "ClaimResponse", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -1564,7 +1564,7 @@ pub static NODES: [NodeDef; 682] = [
         k("preAuthPeriod", 21, 132), k("preAuthRef", 20, 202), k("processNote", 31, 11), k("request", 17, 147),
         k("requestor", 16, 147), k("status", 9, 192), k("subType", 11, 27), k("text", 4, 119),
         k("total", 26, 11), k("type", 10, 27), k("use", 12, 192),
-    ] },
+    ], required: &[9, 10, 12, 13, 14, 15, 18] },
     // 79
     NodeDef { path: "ClaimResponse.item", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1577,7 +1577,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("adjudication", 5, 11), k("detail", 6, 11), k("extension", 1, 72), k("id", 0, 202),
         k("itemSequence", 3, 201), k("modifierExtension", 2, 72), k("noteNumber", 4, 201),
-    ] },
+    ], required: &[3, 5] },
     // 80
     NodeDef { path: "ClaimResponse.item.adjudication", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1590,7 +1590,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("amount", 5, 117), k("category", 3, 27), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("reason", 4, 27), k("value", 6, 195),
-    ] },
+    ], required: &[3] },
     // 81
     NodeDef { path: "ClaimResponse.item.detail", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1603,7 +1603,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("adjudication", 5, 11), k("detailSequence", 3, 201), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("noteNumber", 4, 201), k("subDetail", 6, 11),
-    ] },
+    ], required: &[3, 5] },
     // 82
     NodeDef { path: "ClaimResponse.item.detail.subDetail", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1615,7 +1615,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("adjudication", 5, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("noteNumber", 4, 201), k("subDetailSequence", 3, 201),
-    ] },
+    ], required: &[3] },
     // 83
     NodeDef { path: "ClaimResponse.addItem", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1646,7 +1646,7 @@ pub static NODES: [NodeDef; 682] = [
         k("modifierExtension", 2, 72), k("net", 15, 117), k("noteNumber", 18, 201), k("productOrService", 7, 27),
         k("programCode", 9, 27), k("provider", 6, 147), k("quantity", 12, 142), k("servicedDate", 10, 193),
         k("servicedPeriod", 10, 132), k("subSite", 17, 27), k("subdetailSequence", 5, 201), k("unitPrice", 13, 117),
-    ] },
+    ], required: &[7, 19] },
     // 84
     NodeDef { path: "ClaimResponse.addItem.detail", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1665,7 +1665,7 @@ pub static NODES: [NodeDef; 682] = [
         k("adjudication", 10, 11), k("extension", 1, 72), k("factor", 7, 195), k("id", 0, 202),
         k("modifier", 4, 27), k("modifierExtension", 2, 72), k("net", 8, 117), k("noteNumber", 9, 201),
         k("productOrService", 3, 27), k("quantity", 5, 142), k("subDetail", 11, 11), k("unitPrice", 6, 117),
-    ] },
+    ], required: &[3, 10] },
     // 85
     NodeDef { path: "ClaimResponse.addItem.detail.subDetail", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1683,7 +1683,7 @@ pub static NODES: [NodeDef; 682] = [
         k("adjudication", 10, 11), k("extension", 1, 72), k("factor", 7, 195), k("id", 0, 202),
         k("modifier", 4, 27), k("modifierExtension", 2, 72), k("net", 8, 117), k("noteNumber", 9, 201),
         k("productOrService", 3, 27), k("quantity", 5, 142), k("unitPrice", 6, 117),
-    ] },
+    ], required: &[3, 10] },
     // 86
     NodeDef { path: "ClaimResponse.total", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1694,7 +1694,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("amount", 4, 117), k("category", 3, 27), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3, 4] },
     // 87
     NodeDef { path: "ClaimResponse.payment", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1710,7 +1710,7 @@ pub static NODES: [NodeDef; 682] = [
         k("adjustment", 4, 117), k("adjustmentReason", 5, 27), k("amount", 7, 117), k("date", 6, 193),
         k("extension", 1, 72), k("id", 0, 202), k("identifier", 8, 81), k("modifierExtension", 2, 72),
         k("type", 3, 27),
-    ] },
+    ], required: &[3, 7] },
     // 88
     NodeDef { path: "ClaimResponse.processNote", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1723,7 +1723,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("language", 6, 27), k("modifierExtension", 2, 72),
         k("number", 3, 201), k("text", 5, 202), k("type", 4, 192),
-    ] },
+    ], required: &[5] },
     // 89
     NodeDef { path: "ClaimResponse.insurance", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1737,7 +1737,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("businessArrangement", 6, 202), k("claimResponse", 7, 147), k("coverage", 5, 147), k("extension", 1, 72),
         k("focal", 4, 190), k("id", 0, 202), k("modifierExtension", 2, 72), k("sequence", 3, 201),
-    ] },
+    ], required: &[3, 4, 5] },
     // 90
     NodeDef { path: "ClaimResponse.error", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1750,7 +1750,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 6, 27), k("detailSequence", 4, 201), k("extension", 1, 72), k("id", 0, 202),
         k("itemSequence", 3, 201), k("modifierExtension", 2, 72), k("subDetailSequence", 5, 201),
-    ] },
+    ], required: &[6] },
     // 91
     NodeDef { path: "ClinicalImpression", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -1790,7 +1790,7 @@ pub static NODES: [NodeDef; 682] = [
         k("prognosisCodeableConcept", 24, 27), k("prognosisReference", 25, 147), k("protocol", 21, 205), k("status", 9, 192),
         k("statusReason", 10, 27), k("subject", 13, 147), k("summary", 22, 202), k("supportingInfo", 26, 147),
         k("text", 4, 119),
-    ] },
+    ], required: &[9, 13] },
     // 92
     NodeDef { path: "ClinicalImpression.investigation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1801,7 +1801,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("extension", 1, 72), k("id", 0, 202), k("item", 4, 147),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 93
     NodeDef { path: "ClinicalImpression.finding", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1813,7 +1813,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("basis", 5, 202), k("extension", 1, 72), k("id", 0, 202), k("itemCodeableConcept", 3, 27),
         k("itemReference", 4, 147), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 94
     NodeDef { path: "CodeSystem", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -1860,7 +1860,7 @@ pub static NODES: [NodeDef; 682] = [
         k("purpose", 21, 199), k("status", 13, 192), k("supplements", 29, 191), k("text", 4, 119),
         k("title", 12, 202), k("url", 8, 205), k("useContext", 19, 185), k("valueSet", 24, 191),
         k("version", 10, 202), k("versionNeeded", 27, 190),
-    ] },
+    ], required: &[13, 28] },
     // 95
     NodeDef { path: "CodeSystem.filter", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1873,7 +1873,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 192), k("description", 4, 202), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("operator", 5, 192), k("value", 6, 202),
-    ] },
+    ], required: &[3, 5, 6] },
     // 96
     NodeDef { path: "CodeSystem.property", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1886,7 +1886,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 192), k("description", 5, 202), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("type", 6, 192), k("uri", 4, 205),
-    ] },
+    ], required: &[3, 6] },
     // 97
     NodeDef { path: "CodeSystem.concept", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1902,7 +1902,7 @@ pub static NODES: [NodeDef; 682] = [
         k("code", 3, 192), k("concept", 8, 11), k("definition", 5, 202), k("designation", 6, 11),
         k("display", 4, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("property", 7, 11),
-    ] },
+    ], required: &[3] },
     // 98
     NodeDef { path: "CodeSystem.concept.designation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1914,7 +1914,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("language", 3, 192), k("modifierExtension", 2, 72),
         k("use", 4, 28), k("value", 5, 202),
-    ] },
+    ], required: &[5] },
     // 99
     NodeDef { path: "CodeSystem.concept.property", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1926,7 +1926,7 @@ pub static NODES: [NodeDef; 682] = [
         k("code", 3, 192), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("valueBoolean", 4, 190), k("valueCode", 4, 192), k("valueCoding", 4, 28), k("valueDateTime", 4, 194),
         k("valueDecimal", 4, 195), k("valueInteger", 4, 198), k("valueString", 4, 202),
-    ] },
+    ], required: &[3, 4] },
     // 100
     NodeDef { path: "CodeableConcept", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1935,7 +1935,7 @@ pub static NODES: [NodeDef; 682] = [
         e("text", 0, 1, &[202], N, N),
     ], keys: &[
         k("coding", 2, 28), k("extension", 1, 72), k("id", 0, 202), k("text", 3, 202),
-    ] },
+    ], required: &[] },
     // 101
     NodeDef { path: "Coding", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -1948,7 +1948,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 4, 192), k("display", 5, 202), k("extension", 1, 72), k("id", 0, 202),
         k("system", 2, 205), k("userSelected", 6, 190), k("version", 3, 202),
-    ] },
+    ], required: &[] },
     // 102
     NodeDef { path: "Communication", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -1991,7 +1991,7 @@ pub static NODES: [NodeDef; 682] = [
         k("reasonCode", 27, 27), k("reasonReference", 28, 147), k("received", 24, 194), k("recipient", 25, 147),
         k("sender", 26, 147), k("sent", 23, 194), k("status", 14, 192), k("statusReason", 15, 27),
         k("subject", 19, 147), k("text", 4, 119), k("topic", 20, 27),
-    ] },
+    ], required: &[14] },
     // 103
     NodeDef { path: "Communication.payload", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2001,7 +2001,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("contentAttachment", 3, 9), k("contentReference", 3, 147), k("contentString", 3, 202), k("extension", 1, 72),
         k("id", 0, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 104
     NodeDef { path: "CommunicationRequest", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -2043,7 +2043,7 @@ pub static NODES: [NodeDef; 682] = [
         k("priority", 15, 192), k("reasonCode", 27, 27), k("reasonReference", 28, 147), k("recipient", 25, 147),
         k("replaces", 10, 147), k("requester", 24, 147), k("sender", 26, 147), k("status", 12, 192),
         k("statusReason", 13, 27), k("subject", 18, 147), k("text", 4, 119),
-    ] },
+    ], required: &[12] },
     // 105
     NodeDef { path: "CommunicationRequest.payload", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2053,7 +2053,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("contentAttachment", 3, 9), k("contentReference", 3, 147), k("contentString", 3, 202), k("extension", 1, 72),
         k("id", 0, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 106
     NodeDef { path: "CompartmentDefinition", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -2085,7 +2085,7 @@ pub static NODES: [NodeDef; 682] = [
         k("name", 10, 202), k("publisher", 14, 202), k("purpose", 18, 199), k("resource", 21, 11),
         k("search", 20, 190), k("status", 11, 192), k("text", 4, 119), k("url", 8, 205),
         k("useContext", 17, 185), k("version", 9, 202),
-    ] },
+    ], required: &[8, 10, 11, 19, 20] },
     // 107
     NodeDef { path: "CompartmentDefinition.resource", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2097,7 +2097,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 192), k("documentation", 5, 202), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("param", 4, 202),
-    ] },
+    ], required: &[3] },
     // 108
     NodeDef { path: "Composition", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -2130,7 +2130,7 @@ pub static NODES: [NodeDef; 682] = [
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("relatesTo", 20, 11), k("section", 22, 11), k("status", 9, 192), k("subject", 12, 147),
         k("text", 4, 119), k("title", 16, 202), k("type", 10, 27),
-    ] },
+    ], required: &[9, 10, 14, 15, 16] },
     // 109
     NodeDef { path: "Composition.attester", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2142,7 +2142,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("mode", 3, 192), k("modifierExtension", 2, 72),
         k("party", 5, 147), k("time", 4, 194),
-    ] },
+    ], required: &[3] },
     // 110
     NodeDef { path: "Composition.relatesTo", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2153,7 +2153,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 192), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("targetIdentifier", 4, 81), k("targetReference", 4, 147),
-    ] },
+    ], required: &[3, 4] },
     // 111
     NodeDef { path: "Composition.event", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2165,7 +2165,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("detail", 5, 147), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("period", 4, 132),
-    ] },
+    ], required: &[] },
     // 112
     NodeDef { path: "Composition.section", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2186,7 +2186,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 1, 72), k("focus", 6, 147), k("id", 0, 202), k("mode", 8, 192),
         k("modifierExtension", 2, 72), k("orderedBy", 9, 27), k("section", 12, 11), k("text", 7, 119),
         k("title", 3, 202),
-    ] },
+    ], required: &[] },
     // 113
     NodeDef { path: "ConceptMap", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -2223,7 +2223,7 @@ pub static NODES: [NodeDef; 682] = [
         k("publisher", 16, 202), k("purpose", 21, 199), k("sourceCanonical", 23, 191), k("sourceUri", 23, 205),
         k("status", 13, 192), k("targetCanonical", 24, 191), k("targetUri", 24, 205), k("text", 4, 119),
         k("title", 12, 202), k("url", 8, 205), k("useContext", 19, 185), k("version", 10, 202),
-    ] },
+    ], required: &[13] },
     // 114
     NodeDef { path: "ConceptMap.group", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2239,7 +2239,7 @@ pub static NODES: [NodeDef; 682] = [
         k("element", 7, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("source", 3, 205), k("sourceVersion", 4, 202), k("target", 5, 205), k("targetVersion", 6, 202),
         k("unmapped", 8, 11),
-    ] },
+    ], required: &[7] },
     // 115
     NodeDef { path: "ConceptMap.group.element", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2251,7 +2251,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 192), k("display", 4, 202), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("target", 5, 11),
-    ] },
+    ], required: &[] },
     // 116
     NodeDef { path: "ConceptMap.group.element.target", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2267,7 +2267,7 @@ pub static NODES: [NodeDef; 682] = [
         k("code", 3, 192), k("comment", 6, 202), k("dependsOn", 7, 11), k("display", 4, 202),
         k("equivalence", 5, 192), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("product", 8, 11),
-    ] },
+    ], required: &[5] },
     // 117
     NodeDef { path: "ConceptMap.group.element.target.dependsOn", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2280,7 +2280,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("display", 6, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("property", 3, 205), k("system", 4, 191), k("value", 5, 202),
-    ] },
+    ], required: &[3, 5] },
     // 118
     NodeDef { path: "ConceptMap.group.unmapped", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2293,7 +2293,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 4, 192), k("display", 5, 202), k("extension", 1, 72), k("id", 0, 202),
         k("mode", 3, 192), k("modifierExtension", 2, 72), k("url", 6, 191),
-    ] },
+    ], required: &[3] },
     // 119
     NodeDef { path: "Condition", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -2331,7 +2331,7 @@ pub static NODES: [NodeDef; 682] = [
         k("onsetRange", 17, 145), k("onsetString", 17, 202), k("recordedDate", 19, 194), k("recorder", 20, 147),
         k("severity", 12, 27), k("stage", 22, 11), k("subject", 15, 147), k("text", 4, 119),
         k("verificationStatus", 10, 27),
-    ] },
+    ], required: &[15] },
     // 120
     NodeDef { path: "Condition.stage", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2343,7 +2343,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("assessment", 4, 147), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("summary", 3, 27), k("type", 5, 27),
-    ] },
+    ], required: &[] },
     // 121
     NodeDef { path: "Condition.evidence", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2354,7 +2354,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("detail", 4, 147), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 122
     NodeDef { path: "Consent", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -2385,7 +2385,7 @@ pub static NODES: [NodeDef; 682] = [
         k("performer", 14, 147), k("policy", 17, 11), k("policyRule", 18, 27), k("provision", 20, 11),
         k("scope", 10, 27), k("sourceAttachment", 16, 9), k("sourceReference", 16, 147), k("status", 9, 192),
         k("text", 4, 119), k("verification", 19, 11),
-    ] },
+    ], required: &[9, 10, 11] },
     // 123
     NodeDef { path: "Consent.policy", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2396,7 +2396,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("authority", 3, 205), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("uri", 4, 205),
-    ] },
+    ], required: &[] },
     // 124
     NodeDef { path: "Consent.verification", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2408,7 +2408,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("verificationDate", 5, 194),
         k("verified", 3, 190), k("verifiedWith", 4, 147),
-    ] },
+    ], required: &[3] },
     // 125
     NodeDef { path: "Consent.provision", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2430,7 +2430,7 @@ pub static NODES: [NodeDef; 682] = [
         k("data", 12, 11), k("dataPeriod", 11, 132), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("period", 4, 132), k("provision", 13, 11), k("purpose", 8, 28),
         k("securityLabel", 7, 28), k("type", 3, 192),
-    ] },
+    ], required: &[] },
     // 126
     NodeDef { path: "Consent.provision.actor", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2441,7 +2441,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("reference", 4, 147),
         k("role", 3, 27),
-    ] },
+    ], required: &[3, 4] },
     // 127
     NodeDef { path: "Consent.provision.data", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2452,7 +2452,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("meaning", 3, 192), k("modifierExtension", 2, 72),
         k("reference", 4, 147),
-    ] },
+    ], required: &[3, 4] },
     // 128
     NodeDef { path: "ContactDetail", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2461,7 +2461,7 @@ pub static NODES: [NodeDef; 682] = [
         e("telecom", 0, U, &[37], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("name", 2, 202), k("telecom", 3, 37),
-    ] },
+    ], required: &[] },
     // 129
     NodeDef { path: "ContactPoint", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2474,7 +2474,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("period", 6, 132), k("rank", 5, 201),
         k("system", 2, 192), k("use", 4, 192), k("value", 3, 202),
-    ] },
+    ], required: &[] },
     // 130
     NodeDef { path: "Contract", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -2530,7 +2530,7 @@ pub static NODES: [NodeDef; 682] = [
         k("subject", 19, 147), k("subtitle", 25, 202), k("supportingInfo", 34, 147), k("term", 33, 11),
         k("text", 4, 119), k("title", 24, 202), k("topicCodeableConcept", 29, 27), k("topicReference", 29, 147),
         k("type", 30, 27), k("url", 9, 205), k("version", 10, 202),
-    ] },
+    ], required: &[] },
     // 131
     NodeDef { path: "Contract.contentDefinition", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2546,7 +2546,7 @@ pub static NODES: [NodeDef; 682] = [
         k("copyright", 8, 199), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("publicationDate", 6, 194), k("publicationStatus", 7, 192), k("publisher", 5, 147), k("subType", 4, 27),
         k("type", 3, 27),
-    ] },
+    ], required: &[3, 7] },
     // 132
     NodeDef { path: "Contract.term", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2569,7 +2569,7 @@ pub static NODES: [NodeDef; 682] = [
         k("group", 14, 11), k("id", 0, 202), k("identifier", 3, 81), k("issued", 4, 194),
         k("modifierExtension", 2, 72), k("offer", 11, 11), k("securityLabel", 10, 11), k("subType", 8, 27),
         k("text", 9, 202), k("topicCodeableConcept", 6, 27), k("topicReference", 6, 147), k("type", 7, 27),
-    ] },
+    ], required: &[11] },
     // 133
     NodeDef { path: "Contract.term.securityLabel", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2582,7 +2582,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("category", 5, 28), k("classification", 4, 28), k("control", 6, 28), k("extension", 1, 72),
         k("id", 0, 202), k("modifierExtension", 2, 72), k("number", 3, 204),
-    ] },
+    ], required: &[4] },
     // 134
     NodeDef { path: "Contract.term.offer", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2603,7 +2603,7 @@ pub static NODES: [NodeDef; 682] = [
         k("id", 0, 202), k("identifier", 3, 81), k("linkId", 11, 202), k("modifierExtension", 2, 72),
         k("party", 4, 11), k("securityLabelNumber", 12, 204), k("text", 10, 202), k("topic", 5, 147),
         k("type", 6, 27),
-    ] },
+    ], required: &[] },
     // 135
     NodeDef { path: "Contract.term.offer.party", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2614,7 +2614,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("reference", 3, 147),
         k("role", 4, 27),
-    ] },
+    ], required: &[3, 4] },
     // 136
     NodeDef { path: "Contract.term.offer.answer", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2626,7 +2626,7 @@ pub static NODES: [NodeDef; 682] = [
         k("valueBoolean", 3, 190), k("valueCoding", 3, 28), k("valueDate", 3, 193), k("valueDateTime", 3, 194),
         k("valueDecimal", 3, 195), k("valueInteger", 3, 198), k("valueQuantity", 3, 142), k("valueReference", 3, 147),
         k("valueString", 3, 202), k("valueTime", 3, 203), k("valueUri", 3, 205),
-    ] },
+    ], required: &[3] },
     // 137
     NodeDef { path: "Contract.term.asset", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2653,7 +2653,7 @@ pub static NODES: [NodeDef; 682] = [
         k("periodType", 10, 27), k("relationship", 7, 28), k("scope", 3, 27), k("securityLabelNumber", 16, 204),
         k("subtype", 6, 27), k("text", 13, 202), k("type", 4, 27), k("typeReference", 5, 147),
         k("usePeriod", 12, 132), k("valuedItem", 17, 11),
-    ] },
+    ], required: &[] },
     // 138
     NodeDef { path: "Contract.term.asset.context", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2665,7 +2665,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 4, 27), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("reference", 3, 147), k("text", 5, 202),
-    ] },
+    ], required: &[] },
     // 139
     NodeDef { path: "Contract.term.asset.valuedItem", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2691,7 +2691,7 @@ pub static NODES: [NodeDef; 682] = [
         k("modifierExtension", 2, 72), k("net", 10, 117), k("payment", 11, 202), k("paymentDate", 12, 194),
         k("points", 9, 195), k("quantity", 6, 142), k("recipient", 14, 147), k("responsible", 13, 147),
         k("securityLabelNumber", 16, 204), k("unitPrice", 7, 117),
-    ] },
+    ], required: &[] },
     // 140
     NodeDef { path: "Contract.term.action", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2726,7 +2726,7 @@ pub static NODES: [NodeDef; 682] = [
         k("reason", 20, 202), k("reasonCode", 18, 27), k("reasonLinkId", 21, 202), k("reasonReference", 19, 147),
         k("requester", 12, 147), k("requesterLinkId", 13, 202), k("securityLabelNumber", 23, 204), k("status", 8, 27),
         k("subject", 5, 11), k("type", 4, 27),
-    ] },
+    ], required: &[4, 6, 8] },
     // 141
     NodeDef { path: "Contract.term.action.subject", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2737,7 +2737,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("reference", 3, 147),
         k("role", 4, 27),
-    ] },
+    ], required: &[3] },
     // 142
     NodeDef { path: "Contract.signer", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2749,7 +2749,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("party", 4, 147),
         k("signature", 5, 162), k("type", 3, 28),
-    ] },
+    ], required: &[3, 4, 5] },
     // 143
     NodeDef { path: "Contract.friendly", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2759,7 +2759,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("contentAttachment", 3, 9), k("contentReference", 3, 147), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 144
     NodeDef { path: "Contract.legal", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2769,7 +2769,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("contentAttachment", 3, 9), k("contentReference", 3, 147), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 145
     NodeDef { path: "Contract.rule", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2779,7 +2779,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("contentAttachment", 3, 9), k("contentReference", 3, 147), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 146
     NodeDef { path: "Contributor", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2790,7 +2790,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("contact", 4, 36), k("extension", 1, 72), k("id", 0, 202), k("name", 3, 202),
         k("type", 2, 192),
-    ] },
+    ], required: &[2, 3] },
     // 147
     NodeDef { path: "Count", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2803,7 +2803,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 6, 192), k("comparator", 3, 192), k("extension", 1, 72), k("id", 0, 202),
         k("system", 5, 205), k("unit", 4, 202), k("value", 2, 195),
-    ] },
+    ], required: &[] },
     // 148
     NodeDef { path: "Coverage", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -2839,7 +2839,7 @@ pub static NODES: [NodeDef; 682] = [
         k("period", 17, 132), k("policyHolder", 11, 147), k("relationship", 16, 27), k("status", 9, 192),
         k("subrogation", 23, 190), k("subscriber", 12, 147), k("subscriberId", 13, 202), k("text", 4, 119),
         k("type", 10, 27),
-    ] },
+    ], required: &[9, 14, 18] },
     // 149
     NodeDef { path: "Coverage.class", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2851,7 +2851,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("name", 5, 202),
         k("type", 3, 27), k("value", 4, 202),
-    ] },
+    ], required: &[3, 4] },
     // 150
     NodeDef { path: "Coverage.costToBeneficiary", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2863,7 +2863,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("exception", 5, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("type", 3, 27), k("valueMoney", 4, 117), k("valueQuantity", 4, 142),
-    ] },
+    ], required: &[4] },
     // 151
     NodeDef { path: "Coverage.costToBeneficiary.exception", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2874,7 +2874,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("period", 4, 132),
         k("type", 3, 27),
-    ] },
+    ], required: &[3] },
     // 152
     NodeDef { path: "CoverageEligibilityRequest", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -2906,7 +2906,7 @@ pub static NODES: [NodeDef; 682] = [
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("patient", 12, 147), k("priority", 10, 27),
         k("provider", 16, 147), k("purpose", 11, 192), k("servicedDate", 13, 193), k("servicedPeriod", 13, 132),
         k("status", 9, 192), k("supportingInfo", 19, 11), k("text", 4, 119),
-    ] },
+    ], required: &[9, 11, 12, 14, 17] },
     // 153
     NodeDef { path: "CoverageEligibilityRequest.supportingInfo", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2918,7 +2918,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("appliesToAll", 5, 190), k("extension", 1, 72), k("id", 0, 202), k("information", 4, 147),
         k("modifierExtension", 2, 72), k("sequence", 3, 201),
-    ] },
+    ], required: &[3, 4] },
     // 154
     NodeDef { path: "CoverageEligibilityRequest.insurance", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2930,7 +2930,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("businessArrangement", 5, 202), k("coverage", 4, 147), k("extension", 1, 72), k("focal", 3, 190),
         k("id", 0, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[4] },
     // 155
     NodeDef { path: "CoverageEligibilityRequest.item", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2951,7 +2951,7 @@ pub static NODES: [NodeDef; 682] = [
         k("facility", 10, 147), k("id", 0, 202), k("modifier", 6, 27), k("modifierExtension", 2, 72),
         k("productOrService", 5, 27), k("provider", 7, 147), k("quantity", 8, 142), k("supportingInfoSequence", 3, 201),
         k("unitPrice", 9, 117),
-    ] },
+    ], required: &[] },
     // 156
     NodeDef { path: "CoverageEligibilityRequest.item.diagnosis", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -2961,7 +2961,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("diagnosisCodeableConcept", 3, 27), k("diagnosisReference", 3, 147), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 157
     NodeDef { path: "CoverageEligibilityResponse", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -2994,7 +2994,7 @@ pub static NODES: [NodeDef; 682] = [
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("outcome", 16, 192), k("patient", 11, 147),
         k("preAuthRef", 20, 202), k("purpose", 10, 192), k("request", 15, 147), k("requestor", 14, 147),
         k("servicedDate", 12, 193), k("servicedPeriod", 12, 132), k("status", 9, 192), k("text", 4, 119),
-    ] },
+    ], required: &[9, 10, 11, 13, 15, 16, 18] },
     // 158
     NodeDef { path: "CoverageEligibilityResponse.insurance", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3007,7 +3007,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("benefitPeriod", 5, 132), k("coverage", 3, 147), k("extension", 1, 72), k("id", 0, 202),
         k("inforce", 4, 190), k("item", 6, 11), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 159
     NodeDef { path: "CoverageEligibilityResponse.insurance.item", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3033,7 +3033,7 @@ pub static NODES: [NodeDef; 682] = [
         k("id", 0, 202), k("modifier", 5, 27), k("modifierExtension", 2, 72), k("name", 8, 202),
         k("network", 10, 27), k("productOrService", 4, 27), k("provider", 6, 147), k("term", 12, 27),
         k("unit", 11, 27),
-    ] },
+    ], required: &[] },
     // 160
     NodeDef { path: "CoverageEligibilityResponse.insurance.item.benefit", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3046,7 +3046,7 @@ pub static NODES: [NodeDef; 682] = [
         k("allowedMoney", 4, 117), k("allowedString", 4, 202), k("allowedUnsignedInt", 4, 204), k("extension", 1, 72),
         k("id", 0, 202), k("modifierExtension", 2, 72), k("type", 3, 27), k("usedMoney", 5, 117),
         k("usedString", 5, 202), k("usedUnsignedInt", 5, 204),
-    ] },
+    ], required: &[3] },
     // 161
     NodeDef { path: "CoverageEligibilityResponse.error", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3055,7 +3055,7 @@ pub static NODES: [NodeDef; 682] = [
         e("code", 1, 1, &[27], N, N),
     ], keys: &[
         k("code", 3, 27), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 162
     NodeDef { path: "DataRequirement", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3072,7 +3072,7 @@ pub static NODES: [NodeDef; 682] = [
         k("codeFilter", 6, 59), k("dateFilter", 7, 59), k("extension", 1, 72), k("id", 0, 202),
         k("limit", 8, 201), k("mustSupport", 5, 202), k("profile", 3, 191), k("sort", 9, 59),
         k("subjectCodeableConcept", 4, 27), k("subjectReference", 4, 147), k("type", 2, 192),
-    ] },
+    ], required: &[2] },
     // 163
     NodeDef { path: "DataRequirement.codeFilter", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3084,7 +3084,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 5, 28), k("extension", 1, 72), k("id", 0, 202), k("path", 2, 202),
         k("searchParam", 3, 202), k("valueSet", 4, 191),
-    ] },
+    ], required: &[] },
     // 164
     NodeDef { path: "DataRequirement.dateFilter", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3095,7 +3095,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("path", 2, 202), k("searchParam", 3, 202),
         k("valueDateTime", 4, 194), k("valueDuration", 4, 57), k("valuePeriod", 4, 132),
-    ] },
+    ], required: &[] },
     // 165
     NodeDef { path: "DataRequirement.sort", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3104,7 +3104,7 @@ pub static NODES: [NodeDef; 682] = [
         e("direction", 1, 1, &[192], N, 186),
     ], keys: &[
         k("direction", 3, 192), k("extension", 1, 72), k("id", 0, 202), k("path", 2, 202),
-    ] },
+    ], required: &[2, 3] },
     // 166
     NodeDef { path: "DetectedIssue", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -3134,7 +3134,7 @@ pub static NODES: [NodeDef; 682] = [
         k("language", 3, 192), k("meta", 1, 115), k("mitigation", 19, 11), k("modifierExtension", 7, 72),
         k("patient", 12, 147), k("reference", 18, 205), k("severity", 11, 192), k("status", 9, 192),
         k("text", 4, 119),
-    ] },
+    ], required: &[9] },
     // 167
     NodeDef { path: "DetectedIssue.evidence", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3145,7 +3145,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("detail", 4, 147), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 168
     NodeDef { path: "DetectedIssue.mitigation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3157,7 +3157,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("action", 3, 27), k("author", 5, 147), k("date", 4, 194), k("extension", 1, 72),
         k("id", 0, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 169
     NodeDef { path: "Device", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -3204,7 +3204,7 @@ pub static NODES: [NodeDef; 682] = [
         k("safety", 32, 27), k("serialNumber", 18, 202), k("specialization", 23, 11), k("status", 11, 192),
         k("statusReason", 12, 27), k("text", 4, 119), k("type", 22, 27), k("udiCarrier", 10, 11),
         k("url", 30, 205), k("version", 24, 11),
-    ] },
+    ], required: &[] },
     // 170
     NodeDef { path: "Device.udiCarrier", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3220,7 +3220,7 @@ pub static NODES: [NodeDef; 682] = [
         k("carrierAIDC", 6, 189), k("carrierHRF", 7, 202), k("deviceIdentifier", 3, 202), k("entryType", 8, 192),
         k("extension", 1, 72), k("id", 0, 202), k("issuer", 4, 205), k("jurisdiction", 5, 205),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 171
     NodeDef { path: "Device.deviceName", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3231,7 +3231,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("name", 3, 202),
         k("type", 4, 192),
-    ] },
+    ], required: &[3, 4] },
     // 172
     NodeDef { path: "Device.specialization", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3242,7 +3242,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("systemType", 3, 27),
         k("version", 4, 202),
-    ] },
+    ], required: &[3] },
     // 173
     NodeDef { path: "Device.version", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3254,7 +3254,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("component", 4, 81), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("type", 3, 27), k("value", 5, 202),
-    ] },
+    ], required: &[5] },
     // 174
     NodeDef { path: "Device.property", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3266,7 +3266,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("type", 3, 27),
         k("valueCode", 5, 27), k("valueQuantity", 4, 142),
-    ] },
+    ], required: &[3] },
     // 175
     NodeDef { path: "DeviceDefinition", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -3308,7 +3308,7 @@ pub static NODES: [NodeDef; 682] = [
         k("physicalCharacteristics", 18, 139), k("property", 21, 11), k("quantity", 27, 142), k("safety", 16, 27),
         k("shelfLifeStorage", 17, 140), k("specialization", 14, 11), k("text", 4, 119), k("type", 13, 27),
         k("udiDeviceIdentifier", 9, 11), k("url", 24, 205), k("version", 15, 202),
-    ] },
+    ], required: &[] },
     // 176
     NodeDef { path: "DeviceDefinition.udiDeviceIdentifier", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3320,7 +3320,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("deviceIdentifier", 3, 202), k("extension", 1, 72), k("id", 0, 202), k("issuer", 4, 205),
         k("jurisdiction", 5, 205), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3, 4, 5] },
     // 177
     NodeDef { path: "DeviceDefinition.deviceName", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3331,7 +3331,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("name", 3, 202),
         k("type", 4, 192),
-    ] },
+    ], required: &[3, 4] },
     // 178
     NodeDef { path: "DeviceDefinition.specialization", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3342,7 +3342,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("systemType", 3, 202),
         k("version", 4, 202),
-    ] },
+    ], required: &[3] },
     // 179
     NodeDef { path: "DeviceDefinition.capability", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3353,7 +3353,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 4, 27), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("type", 3, 27),
-    ] },
+    ], required: &[3] },
     // 180
     NodeDef { path: "DeviceDefinition.property", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3365,7 +3365,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("type", 3, 27),
         k("valueCode", 5, 27), k("valueQuantity", 4, 142),
-    ] },
+    ], required: &[3] },
     // 181
     NodeDef { path: "DeviceDefinition.material", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3377,7 +3377,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("allergenicIndicator", 5, 190), k("alternate", 4, 190), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("substance", 3, 27),
-    ] },
+    ], required: &[3] },
     // 182
     NodeDef { path: "DeviceMetric", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -3404,7 +3404,7 @@ pub static NODES: [NodeDef; 682] = [
         k("language", 3, 192), k("measurementPeriod", 16, 183), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("operationalStatus", 13, 192), k("parent", 12, 147), k("source", 11, 147), k("text", 4, 119),
         k("type", 9, 27), k("unit", 10, 27),
-    ] },
+    ], required: &[9, 15] },
     // 183
     NodeDef { path: "DeviceMetric.calibration", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3416,7 +3416,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("state", 4, 192),
         k("time", 5, 197), k("type", 3, 192),
-    ] },
+    ], required: &[] },
     // 184
     NodeDef { path: "DeviceRequest", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -3461,7 +3461,7 @@ pub static NODES: [NodeDef; 682] = [
         k("performerType", 24, 27), k("priorRequest", 12, 147), k("priority", 16, 192), k("reasonCode", 26, 27),
         k("reasonReference", 27, 147), k("relevantHistory", 31, 147), k("requester", 23, 147), k("status", 14, 192),
         k("subject", 19, 147), k("supportingInfo", 29, 147), k("text", 4, 119),
-    ] },
+    ], required: &[15, 17, 19] },
     // 185
     NodeDef { path: "DeviceRequest.parameter", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3472,7 +3472,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("valueBoolean", 4, 190), k("valueCodeableConcept", 4, 27), k("valueQuantity", 4, 142), k("valueRange", 4, 145),
-    ] },
+    ], required: &[] },
     // 186
     NodeDef { path: "DeviceUseStatement", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -3503,7 +3503,7 @@ pub static NODES: [NodeDef; 682] = [
         k("note", 20, 6), k("reasonCode", 17, 27), k("reasonReference", 18, 147), k("recordedOn", 14, 194),
         k("source", 15, 147), k("status", 10, 192), k("subject", 11, 147), k("text", 4, 119),
         k("timingDateTime", 13, 194), k("timingPeriod", 13, 132), k("timingTiming", 13, 183),
-    ] },
+    ], required: &[10, 11, 16] },
     // 187
     NodeDef { path: "DiagnosticReport", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -3540,7 +3540,7 @@ pub static NODES: [NodeDef; 682] = [
         k("media", 22, 11), k("meta", 1, 115), k("modifierExtension", 7, 72), k("performer", 17, 147),
         k("presentedForm", 25, 9), k("result", 20, 147), k("resultsInterpreter", 18, 147), k("specimen", 19, 147),
         k("status", 10, 192), k("subject", 13, 147), k("text", 4, 119),
-    ] },
+    ], required: &[10, 12] },
     // 188
     NodeDef { path: "DiagnosticReport.media", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3551,7 +3551,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("comment", 3, 202), k("extension", 1, 72), k("id", 0, 202), k("link", 4, 147),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[4] },
     // 189
     NodeDef { path: "Distance", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3564,7 +3564,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 6, 192), k("comparator", 3, 192), k("extension", 1, 72), k("id", 0, 202),
         k("system", 5, 205), k("unit", 4, 202), k("value", 2, 195),
-    ] },
+    ], required: &[] },
     // 190
     NodeDef { path: "DocumentManifest", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -3593,7 +3593,7 @@ pub static NODES: [NodeDef; 682] = [
         k("implicitRules", 2, 205), k("language", 3, 192), k("masterIdentifier", 8, 81), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("recipient", 15, 147), k("related", 19, 11), k("source", 16, 205),
         k("status", 10, 192), k("subject", 12, 147), k("text", 4, 119), k("type", 11, 27),
-    ] },
+    ], required: &[10, 18] },
     // 191
     NodeDef { path: "DocumentManifest.related", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3604,7 +3604,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("identifier", 3, 81), k("modifierExtension", 2, 72),
         k("ref", 4, 147),
-    ] },
+    ], required: &[] },
     // 192
     NodeDef { path: "DocumentReference", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -3638,7 +3638,7 @@ pub static NODES: [NodeDef; 682] = [
         k("identifier", 9, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("masterIdentifier", 8, 81),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("relatesTo", 19, 11), k("securityLabel", 21, 27),
         k("status", 10, 192), k("subject", 14, 147), k("text", 4, 119), k("type", 12, 27),
-    ] },
+    ], required: &[10, 22] },
     // 193
     NodeDef { path: "DocumentReference.relatesTo", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3649,7 +3649,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 192), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("target", 4, 147),
-    ] },
+    ], required: &[3, 4] },
     // 194
     NodeDef { path: "DocumentReference.content", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3660,7 +3660,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("attachment", 3, 9), k("extension", 1, 72), k("format", 4, 28), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 195
     NodeDef { path: "DocumentReference.context", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3677,7 +3677,7 @@ pub static NODES: [NodeDef; 682] = [
         k("encounter", 3, 147), k("event", 4, 27), k("extension", 1, 72), k("facilityType", 6, 27),
         k("id", 0, 202), k("modifierExtension", 2, 72), k("period", 5, 132), k("practiceSetting", 7, 27),
         k("related", 9, 147), k("sourcePatientInfo", 8, 147),
-    ] },
+    ], required: &[] },
     // 196
     NodeDef { path: "DomainResource", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -3691,7 +3691,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 196), k("implicitRules", 2, 205),
         k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72), k("text", 4, 119),
-    ] },
+    ], required: &[] },
     // 197
     NodeDef { path: "Dosage", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3716,7 +3716,7 @@ pub static NODES: [NodeDef; 682] = [
         k("maxDosePerPeriod", 13, 146), k("method", 11, 27), k("modifierExtension", 2, 72), k("patientInstruction", 6, 202),
         k("route", 10, 27), k("sequence", 3, 198), k("site", 9, 27), k("text", 4, 202),
         k("timing", 7, 183),
-    ] },
+    ], required: &[] },
     // 198
     NodeDef { path: "Dosage.doseAndRate", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3727,7 +3727,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("doseQuantity", 3, 142), k("doseRange", 3, 145), k("extension", 1, 72), k("id", 0, 202),
         k("rateQuantity", 4, 142), k("rateRange", 4, 145), k("rateRatio", 4, 146), k("type", 2, 27),
-    ] },
+    ], required: &[] },
     // 199
     NodeDef { path: "Duration", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3740,7 +3740,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 6, 192), k("comparator", 3, 192), k("extension", 1, 72), k("id", 0, 202),
         k("system", 5, 205), k("unit", 4, 202), k("value", 2, 195),
-    ] },
+    ], required: &[] },
     // 200
     NodeDef { path: "EffectEvidenceSynthesis", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -3796,7 +3796,7 @@ pub static NODES: [NodeDef; 682] = [
         k("status", 13, 192), k("studyType", 32, 27), k("synthesisType", 31, 27), k("text", 4, 119),
         k("title", 12, 202), k("topic", 25, 27), k("url", 8, 205), k("useContext", 19, 185),
         k("version", 10, 202),
-    ] },
+    ], required: &[13, 33, 34, 35, 36] },
     // 201
     NodeDef { path: "EffectEvidenceSynthesis.sampleSize", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3808,7 +3808,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 3, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("numberOfParticipants", 5, 198), k("numberOfStudies", 4, 198),
-    ] },
+    ], required: &[] },
     // 202
     NodeDef { path: "EffectEvidenceSynthesis.resultsByExposure", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3821,7 +3821,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 3, 202), k("exposureState", 4, 192), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("riskEvidenceSynthesis", 6, 147), k("variantState", 5, 27),
-    ] },
+    ], required: &[6] },
     // 203
     NodeDef { path: "EffectEvidenceSynthesis.effectEstimate", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3837,7 +3837,7 @@ pub static NODES: [NodeDef; 682] = [
         k("description", 3, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("precisionEstimate", 8, 11), k("type", 4, 27), k("unitOfMeasure", 7, 27), k("value", 6, 195),
         k("variantState", 5, 27),
-    ] },
+    ], required: &[] },
     // 204
     NodeDef { path: "EffectEvidenceSynthesis.effectEstimate.precisionEstimate", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3850,7 +3850,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("from", 5, 195), k("id", 0, 202), k("level", 4, 195),
         k("modifierExtension", 2, 72), k("to", 6, 195), k("type", 3, 27),
-    ] },
+    ], required: &[] },
     // 205
     NodeDef { path: "EffectEvidenceSynthesis.certainty", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3862,7 +3862,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("certaintySubcomponent", 5, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("note", 4, 6), k("rating", 3, 27),
-    ] },
+    ], required: &[] },
     // 206
     NodeDef { path: "EffectEvidenceSynthesis.certainty.certaintySubcomponent", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3874,14 +3874,14 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("note", 5, 6),
         k("rating", 4, 27), k("type", 3, 27),
-    ] },
+    ], required: &[] },
     // 207
     NodeDef { path: "Element", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 208
     NodeDef { path: "ElementDefinition", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3972,7 +3972,7 @@ pub static NODES: [NodeDef; 682] = [
         k("patternUnsignedInt", 24, 204), k("patternUri", 24, 205), k("patternUrl", 24, 206), k("patternUsageContext", 24, 185),
         k("patternUuid", 24, 207), k("representation", 4, 192), k("requirements", 13, 199), k("short", 10, 202),
         k("sliceIsConstraining", 6, 190), k("sliceName", 5, 202), k("slicing", 9, 59), k("type", 19, 59),
-    ] },
+    ], required: &[3] },
     // 209
     NodeDef { path: "ElementDefinition.slicing", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3984,7 +3984,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 3, 202), k("discriminator", 2, 59), k("extension", 1, 72), k("id", 0, 202),
         k("ordered", 4, 190), k("rules", 5, 192),
-    ] },
+    ], required: &[5] },
     // 210
     NodeDef { path: "ElementDefinition.slicing.discriminator", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -3993,7 +3993,7 @@ pub static NODES: [NodeDef; 682] = [
         e("path", 1, 1, &[202], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("path", 3, 202), k("type", 2, 192),
-    ] },
+    ], required: &[2, 3] },
     // 211
     NodeDef { path: "ElementDefinition.base", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4004,7 +4004,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("max", 4, 202), k("min", 3, 204),
         k("path", 2, 202),
-    ] },
+    ], required: &[2, 3, 4] },
     // 212
     NodeDef { path: "ElementDefinition.type", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4017,7 +4017,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("aggregation", 5, 192), k("code", 2, 205), k("extension", 1, 72), k("id", 0, 202),
         k("profile", 3, 191), k("targetProfile", 4, 191), k("versioning", 6, 192),
-    ] },
+    ], required: &[2] },
     // 213
     NodeDef { path: "ElementDefinition.example", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4039,7 +4039,7 @@ pub static NODES: [NodeDef; 682] = [
         k("valueString", 3, 202), k("valueTime", 3, 203), k("valueTiming", 3, 183), k("valueTriggerDefinition", 3, 184),
         k("valueUnsignedInt", 3, 204), k("valueUri", 3, 205), k("valueUrl", 3, 206), k("valueUsageContext", 3, 185),
         k("valueUuid", 3, 207),
-    ] },
+    ], required: &[2, 3] },
     // 214
     NodeDef { path: "ElementDefinition.constraint", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4055,7 +4055,7 @@ pub static NODES: [NodeDef; 682] = [
         k("expression", 6, 202), k("extension", 1, 72), k("human", 5, 202), k("id", 0, 202),
         k("key", 2, 196), k("requirements", 3, 202), k("severity", 4, 192), k("source", 8, 191),
         k("xpath", 7, 202),
-    ] },
+    ], required: &[2, 4, 5] },
     // 215
     NodeDef { path: "ElementDefinition.binding", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4066,7 +4066,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 3, 202), k("extension", 1, 72), k("id", 0, 202), k("strength", 2, 192),
         k("valueSet", 4, 191),
-    ] },
+    ], required: &[2] },
     // 216
     NodeDef { path: "ElementDefinition.mapping", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4078,7 +4078,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("comment", 5, 202), k("extension", 1, 72), k("id", 0, 202), k("identity", 2, 196),
         k("language", 3, 192), k("map", 4, 202),
-    ] },
+    ], required: &[2, 4] },
     // 217
     NodeDef { path: "Encounter", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -4121,7 +4121,7 @@ pub static NODES: [NodeDef; 682] = [
         k("period", 21, 132), k("priority", 15, 27), k("reasonCode", 23, 27), k("reasonReference", 24, 147),
         k("serviceProvider", 29, 147), k("serviceType", 14, 27), k("status", 9, 192), k("statusHistory", 10, 11),
         k("subject", 16, 147), k("text", 4, 119), k("type", 13, 27),
-    ] },
+    ], required: &[9, 11] },
     // 218
     NodeDef { path: "Encounter.statusHistory", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4132,7 +4132,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("period", 4, 132),
         k("status", 3, 192),
-    ] },
+    ], required: &[3, 4] },
     // 219
     NodeDef { path: "Encounter.classHistory", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4143,7 +4143,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("class", 3, 28), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("period", 4, 132),
-    ] },
+    ], required: &[3, 4] },
     // 220
     NodeDef { path: "Encounter.participant", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4155,7 +4155,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("individual", 5, 147), k("modifierExtension", 2, 72),
         k("period", 4, 132), k("type", 3, 27),
-    ] },
+    ], required: &[] },
     // 221
     NodeDef { path: "Encounter.diagnosis", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4167,7 +4167,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("condition", 3, 147), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("rank", 5, 201), k("use", 4, 27),
-    ] },
+    ], required: &[3] },
     // 222
     NodeDef { path: "Encounter.hospitalization", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4186,7 +4186,7 @@ pub static NODES: [NodeDef; 682] = [
         k("admitSource", 5, 27), k("destination", 10, 147), k("dietPreference", 7, 27), k("dischargeDisposition", 11, 27),
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("origin", 4, 147),
         k("preAdmissionIdentifier", 3, 81), k("reAdmission", 6, 27), k("specialArrangement", 9, 27), k("specialCourtesy", 8, 27),
-    ] },
+    ], required: &[] },
     // 223
     NodeDef { path: "Encounter.location", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4199,7 +4199,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("location", 3, 147), k("modifierExtension", 2, 72),
         k("period", 6, 132), k("physicalType", 5, 27), k("status", 4, 192),
-    ] },
+    ], required: &[3] },
     // 224
     NodeDef { path: "Endpoint", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -4227,7 +4227,7 @@ pub static NODES: [NodeDef; 682] = [
         k("implicitRules", 2, 205), k("language", 3, 192), k("managingOrganization", 12, 147), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("name", 11, 202), k("payloadMimeType", 16, 192), k("payloadType", 15, 27),
         k("period", 14, 132), k("status", 9, 192), k("text", 4, 119),
-    ] },
+    ], required: &[9, 10, 15, 17] },
     // 225
     NodeDef { path: "EnrollmentRequest", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -4250,7 +4250,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("insurer", 11, 147), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("provider", 12, 147), k("status", 9, 192), k("text", 4, 119),
-    ] },
+    ], required: &[] },
     // 226
     NodeDef { path: "EnrollmentResponse", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -4274,7 +4274,7 @@ pub static NODES: [NodeDef; 682] = [
         k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("organization", 14, 147), k("outcome", 11, 192),
         k("request", 10, 147), k("requestProvider", 15, 147), k("status", 9, 192), k("text", 4, 119),
-    ] },
+    ], required: &[] },
     // 227
     NodeDef { path: "EpisodeOfCare", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -4303,7 +4303,7 @@ pub static NODES: [NodeDef; 682] = [
         k("language", 3, 192), k("managingOrganization", 14, 147), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("patient", 13, 147), k("period", 15, 132), k("referralRequest", 16, 147), k("status", 9, 192),
         k("statusHistory", 10, 11), k("team", 18, 147), k("text", 4, 119), k("type", 11, 27),
-    ] },
+    ], required: &[9, 13] },
     // 228
     NodeDef { path: "EpisodeOfCare.statusHistory", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4314,7 +4314,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("period", 4, 132),
         k("status", 3, 192),
-    ] },
+    ], required: &[3, 4] },
     // 229
     NodeDef { path: "EpisodeOfCare.diagnosis", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4326,7 +4326,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("condition", 3, 147), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("rank", 5, 201), k("role", 4, 27),
-    ] },
+    ], required: &[3] },
     // 230
     NodeDef { path: "EventDefinition", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -4376,7 +4376,7 @@ pub static NODES: [NodeDef; 682] = [
         k("subtitle", 13, 202), k("text", 4, 119), k("title", 12, 202), k("topic", 29, 27),
         k("trigger", 35, 184), k("url", 8, 205), k("usage", 24, 202), k("useContext", 21, 185),
         k("version", 10, 202),
-    ] },
+    ], required: &[14, 35] },
     // 231
     NodeDef { path: "Evidence", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -4425,7 +4425,7 @@ pub static NODES: [NodeDef; 682] = [
         k("publisher", 17, 202), k("relatedArtifact", 32, 148), k("reviewer", 30, 36), k("shortTitle", 13, 202),
         k("status", 15, 192), k("subtitle", 14, 202), k("text", 4, 119), k("title", 12, 202),
         k("topic", 27, 27), k("url", 8, 205), k("useContext", 21, 185), k("version", 10, 202),
-    ] },
+    ], required: &[15, 33] },
     // 232
     NodeDef { path: "EvidenceVariable", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -4473,7 +4473,7 @@ pub static NODES: [NodeDef; 682] = [
         k("reviewer", 30, 36), k("shortTitle", 13, 202), k("status", 15, 192), k("subtitle", 14, 202),
         k("text", 4, 119), k("title", 12, 202), k("topic", 27, 27), k("type", 33, 192),
         k("url", 8, 205), k("useContext", 21, 185), k("version", 10, 202),
-    ] },
+    ], required: &[15, 34] },
     // 233
     NodeDef { path: "EvidenceVariable.characteristic", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4492,7 +4492,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 1, 72), k("groupMeasure", 9, 192), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("participantEffectiveDateTime", 7, 194), k("participantEffectiveDuration", 7, 57), k("participantEffectivePeriod", 7, 132), k("participantEffectiveTiming", 7, 183),
         k("timeFromStart", 8, 57), k("usageContext", 5, 185),
-    ] },
+    ], required: &[4] },
     // 234
     NodeDef { path: "ExampleScenario", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -4528,7 +4528,7 @@ pub static NODES: [NodeDef; 682] = [
         k("process", 23, 11), k("publisher", 15, 202), k("purpose", 20, 199), k("status", 12, 192),
         k("text", 4, 119), k("url", 8, 205), k("useContext", 17, 185), k("version", 10, 202),
         k("workflow", 24, 191),
-    ] },
+    ], required: &[12] },
     // 235
     NodeDef { path: "ExampleScenario.actor", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4541,7 +4541,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("actorId", 3, 202), k("description", 6, 199), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("name", 5, 202), k("type", 4, 192),
-    ] },
+    ], required: &[3, 4] },
     // 236
     NodeDef { path: "ExampleScenario.instance", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4557,7 +4557,7 @@ pub static NODES: [NodeDef; 682] = [
         k("containedInstance", 8, 11), k("description", 6, 199), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("name", 5, 202), k("resourceId", 3, 202), k("resourceType", 4, 192),
         k("version", 7, 11),
-    ] },
+    ], required: &[3, 4] },
     // 237
     NodeDef { path: "ExampleScenario.instance.version", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4568,7 +4568,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 4, 199), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("versionId", 3, 202),
-    ] },
+    ], required: &[3, 4] },
     // 238
     NodeDef { path: "ExampleScenario.instance.containedInstance", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4579,7 +4579,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("resourceId", 3, 202),
         k("versionId", 4, 202),
-    ] },
+    ], required: &[3] },
     // 239
     NodeDef { path: "ExampleScenario.process", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4593,7 +4593,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 4, 199), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("postConditions", 6, 199), k("preConditions", 5, 199), k("step", 7, 11), k("title", 3, 202),
-    ] },
+    ], required: &[3] },
     // 240
     NodeDef { path: "ExampleScenario.process.step", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4606,7 +4606,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("alternative", 6, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("operation", 5, 11), k("pause", 4, 190), k("process", 3, 11),
-    ] },
+    ], required: &[] },
     // 241
     NodeDef { path: "ExampleScenario.process.step.operation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4627,7 +4627,7 @@ pub static NODES: [NodeDef; 682] = [
         k("initiatorActive", 9, 190), k("modifierExtension", 2, 72), k("name", 5, 202), k("number", 3, 202),
         k("receiver", 7, 202), k("receiverActive", 10, 190), k("request", 11, 11), k("response", 12, 11),
         k("type", 4, 202),
-    ] },
+    ], required: &[3] },
     // 242
     NodeDef { path: "ExampleScenario.process.step.alternative", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4639,7 +4639,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 4, 199), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("step", 5, 11), k("title", 3, 202),
-    ] },
+    ], required: &[3] },
     // 243
     NodeDef { path: "ExplanationOfBenefit", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -4707,7 +4707,7 @@ pub static NODES: [NodeDef; 682] = [
         k("processNote", 48, 11), k("provider", 18, 147), k("referral", 26, 147), k("related", 22, 11),
         k("status", 9, 192), k("subType", 11, 27), k("supportingInfo", 35, 11), k("text", 4, 119),
         k("total", 44, 11), k("type", 10, 27), k("use", 12, 192),
-    ] },
+    ], required: &[9, 10, 12, 13, 15, 17, 18, 30, 39] },
     // 244
     NodeDef { path: "ExplanationOfBenefit.related", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4719,7 +4719,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("claim", 3, 147), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("reference", 5, 81), k("relationship", 4, 27),
-    ] },
+    ], required: &[] },
     // 245
     NodeDef { path: "ExplanationOfBenefit.payee", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4730,7 +4730,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("party", 4, 147),
         k("type", 3, 27),
-    ] },
+    ], required: &[] },
     // 246
     NodeDef { path: "ExplanationOfBenefit.careTeam", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4744,7 +4744,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("provider", 4, 147),
         k("qualification", 7, 27), k("responsible", 5, 190), k("role", 6, 27), k("sequence", 3, 201),
-    ] },
+    ], required: &[3, 4] },
     // 247
     NodeDef { path: "ExplanationOfBenefit.supportingInfo", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4761,7 +4761,7 @@ pub static NODES: [NodeDef; 682] = [
         k("modifierExtension", 2, 72), k("reason", 8, 28), k("sequence", 3, 201), k("timingDate", 6, 193),
         k("timingPeriod", 6, 132), k("valueAttachment", 7, 9), k("valueBoolean", 7, 190), k("valueQuantity", 7, 142),
         k("valueReference", 7, 147), k("valueString", 7, 202),
-    ] },
+    ], required: &[3, 4] },
     // 248
     NodeDef { path: "ExplanationOfBenefit.diagnosis", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4776,7 +4776,7 @@ pub static NODES: [NodeDef; 682] = [
         k("diagnosisCodeableConcept", 4, 27), k("diagnosisReference", 4, 147), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("onAdmission", 6, 27), k("packageCode", 7, 27), k("sequence", 3, 201),
         k("type", 5, 27),
-    ] },
+    ], required: &[3, 4] },
     // 249
     NodeDef { path: "ExplanationOfBenefit.procedure", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4791,7 +4791,7 @@ pub static NODES: [NodeDef; 682] = [
         k("date", 5, 194), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("procedureCodeableConcept", 6, 27), k("procedureReference", 6, 147), k("sequence", 3, 201), k("type", 4, 27),
         k("udi", 7, 147),
-    ] },
+    ], required: &[3, 6] },
     // 250
     NodeDef { path: "ExplanationOfBenefit.insurance", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4803,7 +4803,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("coverage", 4, 147), k("extension", 1, 72), k("focal", 3, 190), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("preAuthRef", 5, 202),
-    ] },
+    ], required: &[3, 4] },
     // 251
     NodeDef { path: "ExplanationOfBenefit.accident", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4815,7 +4815,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("date", 3, 193), k("extension", 1, 72), k("id", 0, 202), k("locationAddress", 5, 2),
         k("locationReference", 5, 147), k("modifierExtension", 2, 72), k("type", 4, 27),
-    ] },
+    ], required: &[] },
     // 252
     NodeDef { path: "ExplanationOfBenefit.item", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4853,7 +4853,7 @@ pub static NODES: [NodeDef; 682] = [
         k("programCode", 12, 27), k("quantity", 15, 142), k("revenue", 8, 27), k("sequence", 3, 201),
         k("servicedDate", 13, 193), k("servicedPeriod", 13, 132), k("subSite", 21, 27), k("udi", 19, 147),
         k("unitPrice", 16, 117),
-    ] },
+    ], required: &[3, 10] },
     // 253
     NodeDef { path: "ExplanationOfBenefit.item.adjudication", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4866,7 +4866,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("amount", 5, 117), k("category", 3, 27), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("reason", 4, 27), k("value", 6, 195),
-    ] },
+    ], required: &[3] },
     // 254
     NodeDef { path: "ExplanationOfBenefit.item.detail", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4892,7 +4892,7 @@ pub static NODES: [NodeDef; 682] = [
         k("noteNumber", 14, 201), k("productOrService", 6, 27), k("programCode", 8, 27), k("quantity", 9, 142),
         k("revenue", 4, 27), k("sequence", 3, 201), k("subDetail", 16, 11), k("udi", 13, 147),
         k("unitPrice", 10, 117),
-    ] },
+    ], required: &[3, 6] },
     // 255
     NodeDef { path: "ExplanationOfBenefit.item.detail.subDetail", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4916,7 +4916,7 @@ pub static NODES: [NodeDef; 682] = [
         k("id", 0, 202), k("modifier", 7, 27), k("modifierExtension", 2, 72), k("net", 12, 117),
         k("noteNumber", 14, 201), k("productOrService", 6, 27), k("programCode", 8, 27), k("quantity", 9, 142),
         k("revenue", 4, 27), k("sequence", 3, 201), k("udi", 13, 147), k("unitPrice", 10, 117),
-    ] },
+    ], required: &[3, 6] },
     // 256
     NodeDef { path: "ExplanationOfBenefit.addItem", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4947,7 +4947,7 @@ pub static NODES: [NodeDef; 682] = [
         k("modifierExtension", 2, 72), k("net", 15, 117), k("noteNumber", 18, 201), k("productOrService", 7, 27),
         k("programCode", 9, 27), k("provider", 6, 147), k("quantity", 12, 142), k("servicedDate", 10, 193),
         k("servicedPeriod", 10, 132), k("subDetailSequence", 5, 201), k("subSite", 17, 27), k("unitPrice", 13, 117),
-    ] },
+    ], required: &[7] },
     // 257
     NodeDef { path: "ExplanationOfBenefit.addItem.detail", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4966,7 +4966,7 @@ pub static NODES: [NodeDef; 682] = [
         k("adjudication", 10, 11), k("extension", 1, 72), k("factor", 7, 195), k("id", 0, 202),
         k("modifier", 4, 27), k("modifierExtension", 2, 72), k("net", 8, 117), k("noteNumber", 9, 201),
         k("productOrService", 3, 27), k("quantity", 5, 142), k("subDetail", 11, 11), k("unitPrice", 6, 117),
-    ] },
+    ], required: &[3] },
     // 258
     NodeDef { path: "ExplanationOfBenefit.addItem.detail.subDetail", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4984,7 +4984,7 @@ pub static NODES: [NodeDef; 682] = [
         k("adjudication", 10, 11), k("extension", 1, 72), k("factor", 7, 195), k("id", 0, 202),
         k("modifier", 4, 27), k("modifierExtension", 2, 72), k("net", 8, 117), k("noteNumber", 9, 201),
         k("productOrService", 3, 27), k("quantity", 5, 142), k("unitPrice", 6, 117),
-    ] },
+    ], required: &[3] },
     // 259
     NodeDef { path: "ExplanationOfBenefit.total", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -4995,7 +4995,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("amount", 4, 117), k("category", 3, 27), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3, 4] },
     // 260
     NodeDef { path: "ExplanationOfBenefit.payment", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5011,7 +5011,7 @@ pub static NODES: [NodeDef; 682] = [
         k("adjustment", 4, 117), k("adjustmentReason", 5, 27), k("amount", 7, 117), k("date", 6, 193),
         k("extension", 1, 72), k("id", 0, 202), k("identifier", 8, 81), k("modifierExtension", 2, 72),
         k("type", 3, 27),
-    ] },
+    ], required: &[] },
     // 261
     NodeDef { path: "ExplanationOfBenefit.processNote", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5024,7 +5024,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("language", 6, 27), k("modifierExtension", 2, 72),
         k("number", 3, 201), k("text", 5, 202), k("type", 4, 192),
-    ] },
+    ], required: &[] },
     // 262
     NodeDef { path: "ExplanationOfBenefit.benefitBalance", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5042,7 +5042,7 @@ pub static NODES: [NodeDef; 682] = [
         k("category", 3, 27), k("description", 6, 202), k("excluded", 4, 190), k("extension", 1, 72),
         k("financial", 10, 11), k("id", 0, 202), k("modifierExtension", 2, 72), k("name", 5, 202),
         k("network", 7, 27), k("term", 9, 27), k("unit", 8, 27),
-    ] },
+    ], required: &[3] },
     // 263
     NodeDef { path: "ExplanationOfBenefit.benefitBalance.financial", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5055,7 +5055,7 @@ pub static NODES: [NodeDef; 682] = [
         k("allowedMoney", 4, 117), k("allowedString", 4, 202), k("allowedUnsignedInt", 4, 204), k("extension", 1, 72),
         k("id", 0, 202), k("modifierExtension", 2, 72), k("type", 3, 27), k("usedMoney", 5, 117),
         k("usedUnsignedInt", 5, 204),
-    ] },
+    ], required: &[3] },
     // 264
     NodeDef { path: "Expression", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5068,7 +5068,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 2, 202), k("expression", 5, 202), k("extension", 1, 72), k("id", 0, 202),
         k("language", 4, 192), k("name", 3, 196), k("reference", 6, 205),
-    ] },
+    ], required: &[4] },
     // 265
     NodeDef { path: "Extension", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5090,7 +5090,7 @@ pub static NODES: [NodeDef; 682] = [
         k("valueString", 3, 202), k("valueTime", 3, 203), k("valueTiming", 3, 183), k("valueTriggerDefinition", 3, 184),
         k("valueUnsignedInt", 3, 204), k("valueUri", 3, 205), k("valueUrl", 3, 206), k("valueUsageContext", 3, 185),
         k("valueUuid", 3, 207),
-    ] },
+    ], required: &[2] },
     // 266
     NodeDef { path: "FamilyMemberHistory", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -5129,7 +5129,7 @@ pub static NODES: [NodeDef; 682] = [
         k("modifierExtension", 7, 72), k("name", 15, 202), k("note", 24, 6), k("patient", 13, 147),
         k("reasonCode", 22, 27), k("reasonReference", 23, 147), k("relationship", 16, 27), k("sex", 17, 27),
         k("status", 11, 192), k("text", 4, 119),
-    ] },
+    ], required: &[11, 13, 16] },
     // 267
     NodeDef { path: "FamilyMemberHistory.condition", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5144,7 +5144,7 @@ pub static NODES: [NodeDef; 682] = [
         k("code", 3, 27), k("contributedToDeath", 5, 190), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("note", 7, 6), k("onsetAge", 6, 4), k("onsetPeriod", 6, 132),
         k("onsetRange", 6, 145), k("onsetString", 6, 202), k("outcome", 4, 27),
-    ] },
+    ], required: &[3] },
     // 268
     NodeDef { path: "Flag", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -5168,7 +5168,7 @@ pub static NODES: [NodeDef; 682] = [
         k("encounter", 14, 147), k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("period", 13, 132), k("status", 9, 192), k("subject", 12, 147), k("text", 4, 119),
-    ] },
+    ], required: &[9, 11, 12] },
     // 269
     NodeDef { path: "Goal", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -5203,7 +5203,7 @@ pub static NODES: [NodeDef; 682] = [
         k("outcomeReference", 23, 147), k("priority", 12, 27), k("startCodeableConcept", 15, 27), k("startDate", 15, 193),
         k("statusDate", 17, 193), k("statusReason", 18, 202), k("subject", 14, 147), k("target", 16, 11),
         k("text", 4, 119),
-    ] },
+    ], required: &[9, 13, 14] },
     // 270
     NodeDef { path: "Goal.target", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5217,7 +5217,7 @@ pub static NODES: [NodeDef; 682] = [
         k("detailRange", 4, 145), k("detailRatio", 4, 146), k("detailString", 4, 202), k("dueDate", 5, 193),
         k("dueDuration", 5, 57), k("extension", 1, 72), k("id", 0, 202), k("measure", 3, 27),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 271
     NodeDef { path: "GraphDefinition", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -5250,7 +5250,7 @@ pub static NODES: [NodeDef; 682] = [
         k("modifierExtension", 7, 72), k("name", 10, 202), k("profile", 21, 191), k("publisher", 14, 202),
         k("purpose", 19, 199), k("start", 20, 192), k("status", 11, 192), k("text", 4, 119),
         k("url", 8, 205), k("useContext", 17, 185), k("version", 9, 202),
-    ] },
+    ], required: &[10, 11, 20] },
     // 272
     NodeDef { path: "GraphDefinition.link", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5266,7 +5266,7 @@ pub static NODES: [NodeDef; 682] = [
         k("description", 7, 202), k("extension", 1, 72), k("id", 0, 202), k("max", 6, 202),
         k("min", 5, 198), k("modifierExtension", 2, 72), k("path", 3, 202), k("sliceName", 4, 202),
         k("target", 8, 11),
-    ] },
+    ], required: &[] },
     // 273
     NodeDef { path: "GraphDefinition.link.target", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5280,7 +5280,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("compartment", 6, 11), k("extension", 1, 72), k("id", 0, 202), k("link", 7, 11),
         k("modifierExtension", 2, 72), k("params", 4, 202), k("profile", 5, 191), k("type", 3, 192),
-    ] },
+    ], required: &[3] },
     // 274
     NodeDef { path: "GraphDefinition.link.target.compartment", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5294,7 +5294,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 4, 192), k("description", 7, 202), k("expression", 6, 202), k("extension", 1, 72),
         k("id", 0, 202), k("modifierExtension", 2, 72), k("rule", 5, 192), k("use", 3, 192),
-    ] },
+    ], required: &[3, 4, 5] },
     // 275
     NodeDef { path: "Group", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -5321,7 +5321,7 @@ pub static NODES: [NodeDef; 682] = [
         k("implicitRules", 2, 205), k("language", 3, 192), k("managingEntity", 15, 147), k("member", 17, 11),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 13, 202), k("quantity", 14, 204),
         k("text", 4, 119), k("type", 10, 192),
-    ] },
+    ], required: &[10, 11] },
     // 276
     NodeDef { path: "Group.characteristic", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5335,7 +5335,7 @@ pub static NODES: [NodeDef; 682] = [
         k("code", 3, 27), k("exclude", 5, 190), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("period", 6, 132), k("valueBoolean", 4, 190), k("valueCodeableConcept", 4, 27),
         k("valueQuantity", 4, 142), k("valueRange", 4, 145), k("valueReference", 4, 147),
-    ] },
+    ], required: &[3, 4, 5] },
     // 277
     NodeDef { path: "Group.member", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5347,7 +5347,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("entity", 3, 147), k("extension", 1, 72), k("id", 0, 202), k("inactive", 5, 190),
         k("modifierExtension", 2, 72), k("period", 4, 132),
-    ] },
+    ], required: &[3] },
     // 278
     NodeDef { path: "GuidanceResponse", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -5381,7 +5381,7 @@ pub static NODES: [NodeDef; 682] = [
         k("outputParameters", 20, 147), k("performer", 15, 147), k("reasonCode", 16, 27), k("reasonReference", 17, 147),
         k("requestIdentifier", 8, 81), k("result", 21, 147), k("status", 11, 192), k("subject", 12, 147),
         k("text", 4, 119),
-    ] },
+    ], required: &[10, 11] },
     // 279
     NodeDef { path: "HealthcareService", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -5425,7 +5425,7 @@ pub static NODES: [NodeDef; 682] = [
         k("modifierExtension", 7, 72), k("name", 15, 202), k("notAvailable", 29, 11), k("photo", 18, 9),
         k("program", 23, 27), k("providedBy", 10, 147), k("referralMethod", 26, 27), k("serviceProvisionCode", 21, 27),
         k("specialty", 13, 27), k("telecom", 19, 37), k("text", 4, 119), k("type", 12, 27),
-    ] },
+    ], required: &[] },
     // 280
     NodeDef { path: "HealthcareService.eligibility", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5436,7 +5436,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("comment", 4, 199), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 281
     NodeDef { path: "HealthcareService.availableTime", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5449,7 +5449,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("allDay", 4, 190), k("availableEndTime", 6, 203), k("availableStartTime", 5, 203), k("daysOfWeek", 3, 192),
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 282
     NodeDef { path: "HealthcareService.notAvailable", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5460,7 +5460,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 3, 202), k("during", 4, 132), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 283
     NodeDef { path: "HumanName", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5476,7 +5476,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 1, 72), k("family", 4, 202), k("given", 5, 202), k("id", 0, 202),
         k("period", 8, 132), k("prefix", 6, 202), k("suffix", 7, 202), k("text", 3, 202),
         k("use", 2, 192),
-    ] },
+    ], required: &[] },
     // 284
     NodeDef { path: "Identifier", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5490,7 +5490,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("assigner", 7, 147), k("extension", 1, 72), k("id", 0, 202), k("period", 6, 132),
         k("system", 4, 205), k("type", 3, 27), k("use", 2, 192), k("value", 5, 202),
-    ] },
+    ], required: &[] },
     // 285
     NodeDef { path: "ImagingStudy", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -5529,7 +5529,7 @@ pub static NODES: [NodeDef; 682] = [
         k("numberOfInstances", 19, 204), k("numberOfSeries", 18, 204), k("procedureCode", 21, 27), k("procedureReference", 20, 147),
         k("reasonCode", 23, 27), k("reasonReference", 24, 147), k("referrer", 15, 147), k("series", 27, 11),
         k("started", 13, 194), k("status", 9, 192), k("subject", 11, 147), k("text", 4, 119),
-    ] },
+    ], required: &[9, 11] },
     // 286
     NodeDef { path: "ImagingStudy.series", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5552,7 +5552,7 @@ pub static NODES: [NodeDef; 682] = [
         k("id", 0, 202), k("instance", 14, 11), k("laterality", 10, 28), k("modality", 5, 28),
         k("modifierExtension", 2, 72), k("number", 4, 204), k("numberOfInstances", 7, 204), k("performer", 13, 11),
         k("specimen", 11, 147), k("started", 12, 194), k("uid", 3, 196),
-    ] },
+    ], required: &[3, 5] },
     // 287
     NodeDef { path: "ImagingStudy.series.performer", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5563,7 +5563,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("actor", 4, 147), k("extension", 1, 72), k("function", 3, 27), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[4] },
     // 288
     NodeDef { path: "ImagingStudy.series.instance", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5576,7 +5576,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("number", 5, 204),
         k("sopClass", 4, 28), k("title", 6, 202), k("uid", 3, 196),
-    ] },
+    ], required: &[3, 4] },
     // 289
     NodeDef { path: "Immunization", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -5626,7 +5626,7 @@ pub static NODES: [NodeDef; 682] = [
         k("recorded", 15, 194), k("reportOrigin", 17, 27), k("route", 23, 27), k("site", 22, 27),
         k("status", 9, 192), k("statusReason", 10, 27), k("subpotentReason", 30, 27), k("text", 4, 119),
         k("vaccineCode", 11, 27),
-    ] },
+    ], required: &[9, 11, 12, 14] },
     // 290
     NodeDef { path: "Immunization.performer", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5637,7 +5637,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("actor", 4, 147), k("extension", 1, 72), k("function", 3, 27), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[4] },
     // 291
     NodeDef { path: "Immunization.education", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5650,7 +5650,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("documentType", 3, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("presentationDate", 6, 194), k("publicationDate", 5, 194), k("reference", 4, 205),
-    ] },
+    ], required: &[] },
     // 292
     NodeDef { path: "Immunization.reaction", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5662,7 +5662,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("date", 3, 194), k("detail", 4, 147), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("reported", 5, 190),
-    ] },
+    ], required: &[] },
     // 293
     NodeDef { path: "Immunization.protocolApplied", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5677,7 +5677,7 @@ pub static NODES: [NodeDef; 682] = [
         k("authority", 4, 147), k("doseNumberPositiveInt", 6, 201), k("doseNumberString", 6, 202), k("extension", 1, 72),
         k("id", 0, 202), k("modifierExtension", 2, 72), k("series", 3, 202), k("seriesDosesPositiveInt", 7, 201),
         k("seriesDosesString", 7, 202), k("targetDisease", 5, 27),
-    ] },
+    ], required: &[6] },
     // 294
     NodeDef { path: "ImmunizationEvaluation", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -5708,7 +5708,7 @@ pub static NODES: [NodeDef; 682] = [
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("patient", 10, 147), k("series", 18, 202), k("seriesDosesPositiveInt", 20, 201), k("seriesDosesString", 20, 202),
         k("status", 9, 192), k("targetDisease", 13, 27), k("text", 4, 119),
-    ] },
+    ], required: &[9, 10, 13, 14, 15] },
     // 295
     NodeDef { path: "ImmunizationRecommendation", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -5729,7 +5729,7 @@ pub static NODES: [NodeDef; 682] = [
         k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("patient", 9, 147), k("recommendation", 12, 11),
         k("text", 4, 119),
-    ] },
+    ], required: &[9, 10, 12] },
     // 296
     NodeDef { path: "ImmunizationRecommendation.recommendation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5753,7 +5753,7 @@ pub static NODES: [NodeDef; 682] = [
         k("id", 0, 202), k("modifierExtension", 2, 72), k("series", 10, 202), k("seriesDosesPositiveInt", 12, 201),
         k("seriesDosesString", 12, 202), k("supportingImmunization", 13, 147), k("supportingPatientInformation", 14, 147), k("targetDisease", 4, 27),
         k("vaccineCode", 3, 27),
-    ] },
+    ], required: &[6] },
     // 297
     NodeDef { path: "ImmunizationRecommendation.recommendation.dateCriterion", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5764,7 +5764,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("value", 4, 194),
-    ] },
+    ], required: &[3, 4] },
     // 298
     NodeDef { path: "ImplementationGuide", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -5803,7 +5803,7 @@ pub static NODES: [NodeDef; 682] = [
         k("manifest", 27, 11), k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 10, 202),
         k("packageId", 21, 196), k("publisher", 15, 202), k("status", 12, 192), k("text", 4, 119),
         k("title", 11, 202), k("url", 8, 205), k("useContext", 18, 185), k("version", 9, 202),
-    ] },
+    ], required: &[8, 10, 12, 21, 23] },
     // 299
     NodeDef { path: "ImplementationGuide.dependsOn", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5815,7 +5815,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("packageId", 4, 196),
         k("uri", 3, 191), k("version", 5, 202),
-    ] },
+    ], required: &[3] },
     // 300
     NodeDef { path: "ImplementationGuide.global", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5826,7 +5826,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("profile", 4, 191),
         k("type", 3, 192),
-    ] },
+    ], required: &[3, 4] },
     // 301
     NodeDef { path: "ImplementationGuide.definition", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5840,7 +5840,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("grouping", 3, 11), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("page", 5, 11), k("parameter", 6, 11), k("resource", 4, 11), k("template", 7, 11),
-    ] },
+    ], required: &[4] },
     // 302
     NodeDef { path: "ImplementationGuide.definition.grouping", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5851,7 +5851,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 4, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("name", 3, 202),
-    ] },
+    ], required: &[3] },
     // 303
     NodeDef { path: "ImplementationGuide.definition.resource", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5867,7 +5867,7 @@ pub static NODES: [NodeDef; 682] = [
         k("description", 6, 202), k("exampleBoolean", 7, 190), k("exampleCanonical", 7, 191), k("extension", 1, 72),
         k("fhirVersion", 4, 192), k("groupingId", 8, 196), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("name", 5, 202), k("reference", 3, 147),
-    ] },
+    ], required: &[3] },
     // 304
     NodeDef { path: "ImplementationGuide.definition.page", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5880,7 +5880,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("generation", 5, 192), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("nameReference", 3, 147), k("nameUrl", 3, 206), k("page", 6, 11), k("title", 4, 202),
-    ] },
+    ], required: &[3, 4, 5] },
     // 305
     NodeDef { path: "ImplementationGuide.definition.parameter", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5891,7 +5891,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 192), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("value", 4, 202),
-    ] },
+    ], required: &[3, 4] },
     // 306
     NodeDef { path: "ImplementationGuide.definition.template", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5903,7 +5903,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 192), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("scope", 5, 202), k("source", 4, 202),
-    ] },
+    ], required: &[3, 4] },
     // 307
     NodeDef { path: "ImplementationGuide.manifest", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5917,7 +5917,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("image", 6, 202), k("modifierExtension", 2, 72),
         k("other", 7, 202), k("page", 5, 11), k("rendering", 3, 206), k("resource", 4, 11),
-    ] },
+    ], required: &[4] },
     // 308
     NodeDef { path: "ImplementationGuide.manifest.resource", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5929,7 +5929,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("exampleBoolean", 4, 190), k("exampleCanonical", 4, 191), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("reference", 3, 147), k("relativePath", 5, 206),
-    ] },
+    ], required: &[3] },
     // 309
     NodeDef { path: "ImplementationGuide.manifest.page", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5941,7 +5941,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("anchor", 5, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("name", 3, 202), k("title", 4, 202),
-    ] },
+    ], required: &[3] },
     // 310
     NodeDef { path: "InsurancePlan", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -5973,7 +5973,7 @@ pub static NODES: [NodeDef; 682] = [
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 11, 202), k("network", 19, 147),
         k("ownedBy", 14, 147), k("period", 13, 132), k("plan", 21, 11), k("status", 9, 192),
         k("text", 4, 119), k("type", 10, 27),
-    ] },
+    ], required: &[] },
     // 311
     NodeDef { path: "InsurancePlan.contact", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5986,7 +5986,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("address", 6, 2), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("name", 4, 80), k("purpose", 3, 27), k("telecom", 5, 37),
-    ] },
+    ], required: &[] },
     // 312
     NodeDef { path: "InsurancePlan.coverage", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -5998,7 +5998,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("benefit", 5, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("network", 4, 147), k("type", 3, 27),
-    ] },
+    ], required: &[3, 5] },
     // 313
     NodeDef { path: "InsurancePlan.coverage.benefit", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6010,7 +6010,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("limit", 5, 11), k("modifierExtension", 2, 72),
         k("requirement", 4, 202), k("type", 3, 27),
-    ] },
+    ], required: &[3] },
     // 314
     NodeDef { path: "InsurancePlan.coverage.benefit.limit", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6021,7 +6021,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 4, 27), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("value", 3, 142),
-    ] },
+    ], required: &[] },
     // 315
     NodeDef { path: "InsurancePlan.plan", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6037,7 +6037,7 @@ pub static NODES: [NodeDef; 682] = [
         k("coverageArea", 5, 147), k("extension", 1, 72), k("generalCost", 7, 11), k("id", 0, 202),
         k("identifier", 3, 81), k("modifierExtension", 2, 72), k("network", 6, 147), k("specificCost", 8, 11),
         k("type", 4, 27),
-    ] },
+    ], required: &[] },
     // 316
     NodeDef { path: "InsurancePlan.plan.generalCost", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6050,7 +6050,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("comment", 6, 202), k("cost", 5, 117), k("extension", 1, 72), k("groupSize", 4, 201),
         k("id", 0, 202), k("modifierExtension", 2, 72), k("type", 3, 27),
-    ] },
+    ], required: &[] },
     // 317
     NodeDef { path: "InsurancePlan.plan.specificCost", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6061,7 +6061,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("benefit", 4, 11), k("category", 3, 27), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 318
     NodeDef { path: "InsurancePlan.plan.specificCost.benefit", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6072,7 +6072,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("cost", 4, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("type", 3, 27),
-    ] },
+    ], required: &[3] },
     // 319
     NodeDef { path: "InsurancePlan.plan.specificCost.benefit.cost", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6085,7 +6085,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("applicability", 4, 27), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("qualifiers", 5, 27), k("type", 3, 27), k("value", 6, 142),
-    ] },
+    ], required: &[3] },
     // 320
     NodeDef { path: "Invoice", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -6119,7 +6119,7 @@ pub static NODES: [NodeDef; 682] = [
         k("modifierExtension", 7, 72), k("note", 23, 6), k("participant", 15, 11), k("paymentTerms", 22, 199),
         k("recipient", 13, 147), k("status", 9, 192), k("subject", 12, 147), k("text", 4, 119),
         k("totalGross", 21, 117), k("totalNet", 20, 117), k("totalPriceComponent", 19, 11), k("type", 11, 27),
-    ] },
+    ], required: &[9] },
     // 321
     NodeDef { path: "Invoice.participant", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6130,7 +6130,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("actor", 4, 147), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("role", 3, 27),
-    ] },
+    ], required: &[4] },
     // 322
     NodeDef { path: "Invoice.lineItem", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6142,7 +6142,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("chargeItemCodeableConcept", 4, 27), k("chargeItemReference", 4, 147), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("priceComponent", 5, 11), k("sequence", 3, 201),
-    ] },
+    ], required: &[4] },
     // 323
     NodeDef { path: "Invoice.lineItem.priceComponent", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6155,7 +6155,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("amount", 6, 117), k("code", 4, 27), k("extension", 1, 72), k("factor", 5, 195),
         k("id", 0, 202), k("modifierExtension", 2, 72), k("type", 3, 192),
-    ] },
+    ], required: &[3] },
     // 324
     NodeDef { path: "Library", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -6208,7 +6208,7 @@ pub static NODES: [NodeDef; 682] = [
         k("status", 14, 192), k("subjectCodeableConcept", 17, 27), k("subjectReference", 17, 147), k("subtitle", 13, 202),
         k("text", 4, 119), k("title", 12, 202), k("topic", 30, 27), k("type", 16, 27),
         k("url", 8, 205), k("usage", 25, 202), k("useContext", 22, 185), k("version", 10, 202),
-    ] },
+    ], required: &[14, 16] },
     // 325
     NodeDef { path: "Linkage", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -6226,7 +6226,7 @@ pub static NODES: [NodeDef; 682] = [
         k("active", 8, 190), k("author", 9, 147), k("contained", 5, 155), k("extension", 6, 72),
         k("id", 0, 196), k("implicitRules", 2, 205), k("item", 10, 11), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("text", 4, 119),
-    ] },
+    ], required: &[10] },
     // 326
     NodeDef { path: "Linkage.item", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6237,7 +6237,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("resource", 4, 147),
         k("type", 3, 192),
-    ] },
+    ], required: &[3, 4] },
     // 327
     NodeDef { path: "List", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -6268,7 +6268,7 @@ pub static NODES: [NodeDef; 682] = [
         k("mode", 10, 192), k("modifierExtension", 7, 72), k("note", 18, 6), k("orderedBy", 17, 27),
         k("source", 16, 147), k("status", 9, 192), k("subject", 13, 147), k("text", 4, 119),
         k("title", 11, 202),
-    ] },
+    ], required: &[9, 10] },
     // 328
     NodeDef { path: "List.entry", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6281,7 +6281,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("date", 5, 194), k("deleted", 4, 190), k("extension", 1, 72), k("flag", 3, 27),
         k("id", 0, 202), k("item", 6, 147), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[6] },
     // 329
     NodeDef { path: "Location", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -6317,7 +6317,7 @@ pub static NODES: [NodeDef; 682] = [
         k("name", 11, 202), k("operationalStatus", 10, 28), k("partOf", 21, 147), k("physicalType", 18, 27),
         k("position", 19, 11), k("status", 9, 192), k("telecom", 16, 37), k("text", 4, 119),
         k("type", 15, 27),
-    ] },
+    ], required: &[] },
     // 330
     NodeDef { path: "Location.position", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6329,7 +6329,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("altitude", 5, 195), k("extension", 1, 72), k("id", 0, 202), k("latitude", 4, 195),
         k("longitude", 3, 195), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3, 4] },
     // 331
     NodeDef { path: "Location.hoursOfOperation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6342,7 +6342,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("allDay", 4, 190), k("closingTime", 6, 203), k("daysOfWeek", 3, 192), k("extension", 1, 72),
         k("id", 0, 202), k("modifierExtension", 2, 72), k("openingTime", 5, 203),
-    ] },
+    ], required: &[] },
     // 332
     NodeDef { path: "MarketingStatus", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6356,7 +6356,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("country", 3, 27), k("dateRange", 6, 132), k("extension", 1, 72), k("id", 0, 202),
         k("jurisdiction", 4, 27), k("modifierExtension", 2, 72), k("restoreDate", 7, 194), k("status", 5, 27),
-    ] },
+    ], required: &[3, 5, 6] },
     // 333
     NodeDef { path: "Measure", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -6422,7 +6422,7 @@ pub static NODES: [NodeDef; 682] = [
         k("subtitle", 13, 202), k("supplementalData", 48, 11), k("text", 4, 119), k("title", 12, 202),
         k("topic", 29, 27), k("type", 39, 27), k("url", 8, 205), k("usage", 24, 202),
         k("useContext", 21, 185), k("version", 10, 202),
-    ] },
+    ], required: &[14] },
     // 334
     NodeDef { path: "Measure.group", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6435,7 +6435,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("description", 4, 202), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("population", 5, 11), k("stratifier", 6, 11),
-    ] },
+    ], required: &[] },
     // 335
     NodeDef { path: "Measure.group.population", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6447,7 +6447,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("criteria", 5, 71), k("description", 4, 202), k("extension", 1, 72),
         k("id", 0, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[5] },
     // 336
     NodeDef { path: "Measure.group.stratifier", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6460,7 +6460,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("component", 6, 11), k("criteria", 5, 71), k("description", 4, 202),
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 337
     NodeDef { path: "Measure.group.stratifier.component", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6472,7 +6472,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("criteria", 5, 71), k("description", 4, 202), k("extension", 1, 72),
         k("id", 0, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[5] },
     // 338
     NodeDef { path: "Measure.supplementalData", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6485,7 +6485,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("criteria", 6, 71), k("description", 5, 202), k("extension", 1, 72),
         k("id", 0, 202), k("modifierExtension", 2, 72), k("usage", 4, 27),
-    ] },
+    ], required: &[6] },
     // 339
     NodeDef { path: "MeasureReport", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -6513,7 +6513,7 @@ pub static NODES: [NodeDef; 682] = [
         k("improvementNotation", 16, 27), k("language", 3, 192), k("measure", 11, 191), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("period", 15, 132), k("reporter", 14, 147), k("status", 9, 192),
         k("subject", 12, 147), k("text", 4, 119), k("type", 10, 192),
-    ] },
+    ], required: &[9, 10, 11, 15] },
     // 340
     NodeDef { path: "MeasureReport.group", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6526,7 +6526,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("extension", 1, 72), k("id", 0, 202), k("measureScore", 5, 142),
         k("modifierExtension", 2, 72), k("population", 4, 11), k("stratifier", 6, 11),
-    ] },
+    ], required: &[] },
     // 341
     NodeDef { path: "MeasureReport.group.population", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6538,7 +6538,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("count", 4, 198), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("subjectResults", 5, 147),
-    ] },
+    ], required: &[] },
     // 342
     NodeDef { path: "MeasureReport.group.stratifier", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6549,7 +6549,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("stratum", 4, 11),
-    ] },
+    ], required: &[] },
     // 343
     NodeDef { path: "MeasureReport.group.stratifier.stratum", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6562,7 +6562,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("component", 4, 11), k("extension", 1, 72), k("id", 0, 202), k("measureScore", 6, 142),
         k("modifierExtension", 2, 72), k("population", 5, 11), k("value", 3, 27),
-    ] },
+    ], required: &[] },
     // 344
     NodeDef { path: "MeasureReport.group.stratifier.stratum.component", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6573,7 +6573,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("value", 4, 27),
-    ] },
+    ], required: &[3, 4] },
     // 345
     NodeDef { path: "MeasureReport.group.stratifier.stratum.population", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6585,7 +6585,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("count", 4, 198), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("subjectResults", 5, 147),
-    ] },
+    ], required: &[] },
     // 346
     NodeDef { path: "Media", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -6627,7 +6627,7 @@ pub static NODES: [NodeDef; 682] = [
         k("modifierExtension", 7, 72), k("note", 29, 6), k("operator", 19, 147), k("partOf", 10, 147),
         k("reasonCode", 20, 27), k("status", 11, 192), k("subject", 15, 147), k("text", 4, 119),
         k("type", 12, 27), k("view", 14, 27), k("width", 25, 201),
-    ] },
+    ], required: &[11, 28] },
     // 347
     NodeDef { path: "Medication", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -6651,7 +6651,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 6, 72), k("form", 12, 27), k("id", 0, 196), k("identifier", 8, 81),
         k("implicitRules", 2, 205), k("ingredient", 14, 11), k("language", 3, 192), k("manufacturer", 11, 147),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("status", 10, 192), k("text", 4, 119),
-    ] },
+    ], required: &[] },
     // 348
     NodeDef { path: "Medication.ingredient", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6663,7 +6663,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("isActive", 4, 190), k("itemCodeableConcept", 3, 27),
         k("itemReference", 3, 147), k("modifierExtension", 2, 72), k("strength", 5, 146),
-    ] },
+    ], required: &[3] },
     // 349
     NodeDef { path: "Medication.batch", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6674,7 +6674,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("expirationDate", 4, 194), k("extension", 1, 72), k("id", 0, 202), k("lotNumber", 3, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 350
     NodeDef { path: "MedicationAdministration", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -6713,7 +6713,7 @@ pub static NODES: [NodeDef; 682] = [
         k("performer", 19, 11), k("reasonCode", 20, 27), k("reasonReference", 21, 147), k("request", 22, 147),
         k("status", 11, 192), k("statusReason", 12, 27), k("subject", 15, 147), k("supportingInformation", 17, 147),
         k("text", 4, 119),
-    ] },
+    ], required: &[11, 14, 15, 18] },
     // 351
     NodeDef { path: "MedicationAdministration.performer", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6724,7 +6724,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("actor", 4, 147), k("extension", 1, 72), k("function", 3, 27), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[4] },
     // 352
     NodeDef { path: "MedicationAdministration.dosage", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6740,7 +6740,7 @@ pub static NODES: [NodeDef; 682] = [
         k("dose", 7, 142), k("extension", 1, 72), k("id", 0, 202), k("method", 6, 27),
         k("modifierExtension", 2, 72), k("rateQuantity", 8, 142), k("rateRatio", 8, 146), k("route", 5, 27),
         k("site", 4, 27), k("text", 3, 202),
-    ] },
+    ], required: &[] },
     // 353
     NodeDef { path: "MedicationDispense", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -6785,7 +6785,7 @@ pub static NODES: [NodeDef; 682] = [
         k("status", 10, 192), k("statusReasonCodeableConcept", 11, 27), k("statusReasonReference", 11, 147), k("subject", 14, 147),
         k("substitution", 29, 11), k("supportingInformation", 16, 147), k("text", 4, 119), k("type", 20, 27),
         k("whenHandedOver", 24, 194), k("whenPrepared", 23, 194),
-    ] },
+    ], required: &[10, 13] },
     // 354
     NodeDef { path: "MedicationDispense.performer", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6796,7 +6796,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("actor", 4, 147), k("extension", 1, 72), k("function", 3, 27), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[4] },
     // 355
     NodeDef { path: "MedicationDispense.substitution", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6809,7 +6809,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("reason", 5, 27),
         k("responsibleParty", 6, 147), k("type", 4, 27), k("wasSubstituted", 3, 190),
-    ] },
+    ], required: &[3] },
     // 356
     NodeDef { path: "MedicationKnowledge", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -6851,7 +6851,7 @@ pub static NODES: [NodeDef; 682] = [
         k("monitoringProgram", 22, 11), k("monograph", 17, 11), k("packaging", 25, 11), k("preparationInstruction", 19, 199),
         k("productType", 16, 27), k("regulatory", 28, 11), k("relatedMedicationKnowledge", 14, 11), k("status", 9, 192),
         k("synonym", 13, 202), k("text", 4, 119),
-    ] },
+    ], required: &[] },
     // 357
     NodeDef { path: "MedicationKnowledge.relatedMedicationKnowledge", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6862,7 +6862,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("reference", 4, 147),
         k("type", 3, 27),
-    ] },
+    ], required: &[3, 4] },
     // 358
     NodeDef { path: "MedicationKnowledge.monograph", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6873,7 +6873,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("source", 4, 147),
         k("type", 3, 27),
-    ] },
+    ], required: &[] },
     // 359
     NodeDef { path: "MedicationKnowledge.ingredient", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6885,7 +6885,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("isActive", 4, 190), k("itemCodeableConcept", 3, 27),
         k("itemReference", 3, 147), k("modifierExtension", 2, 72), k("strength", 5, 146),
-    ] },
+    ], required: &[3] },
     // 360
     NodeDef { path: "MedicationKnowledge.cost", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6897,7 +6897,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("cost", 5, 117), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("source", 4, 202), k("type", 3, 27),
-    ] },
+    ], required: &[3, 5] },
     // 361
     NodeDef { path: "MedicationKnowledge.monitoringProgram", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6908,7 +6908,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("name", 4, 202),
         k("type", 3, 27),
-    ] },
+    ], required: &[] },
     // 362
     NodeDef { path: "MedicationKnowledge.administrationGuidelines", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6920,7 +6920,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("dosage", 3, 11), k("extension", 1, 72), k("id", 0, 202), k("indicationCodeableConcept", 4, 27),
         k("indicationReference", 4, 147), k("modifierExtension", 2, 72), k("patientCharacteristics", 5, 11),
-    ] },
+    ], required: &[] },
     // 363
     NodeDef { path: "MedicationKnowledge.administrationGuidelines.dosage", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6931,7 +6931,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("dosage", 4, 56), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("type", 3, 27),
-    ] },
+    ], required: &[3, 4] },
     // 364
     NodeDef { path: "MedicationKnowledge.administrationGuidelines.patientCharacteristics", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6942,7 +6942,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("characteristicCodeableConcept", 3, 27), k("characteristicQuantity", 3, 142), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("value", 4, 202),
-    ] },
+    ], required: &[3] },
     // 365
     NodeDef { path: "MedicationKnowledge.medicineClassification", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6953,7 +6953,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("classification", 4, 27), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("type", 3, 27),
-    ] },
+    ], required: &[3] },
     // 366
     NodeDef { path: "MedicationKnowledge.packaging", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6964,7 +6964,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("quantity", 4, 142),
         k("type", 3, 27),
-    ] },
+    ], required: &[] },
     // 367
     NodeDef { path: "MedicationKnowledge.drugCharacteristic", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6975,7 +6975,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("type", 3, 27),
         k("valueBase64Binary", 4, 189), k("valueCodeableConcept", 4, 27), k("valueQuantity", 4, 142), k("valueString", 4, 202),
-    ] },
+    ], required: &[] },
     // 368
     NodeDef { path: "MedicationKnowledge.regulatory", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6988,7 +6988,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("maxDispense", 6, 11), k("modifierExtension", 2, 72),
         k("regulatoryAuthority", 3, 147), k("schedule", 5, 11), k("substitution", 4, 11),
-    ] },
+    ], required: &[3] },
     // 369
     NodeDef { path: "MedicationKnowledge.regulatory.substitution", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -6999,7 +6999,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("allowed", 4, 190), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("type", 3, 27),
-    ] },
+    ], required: &[3, 4] },
     // 370
     NodeDef { path: "MedicationKnowledge.regulatory.schedule", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7008,7 +7008,7 @@ pub static NODES: [NodeDef; 682] = [
         e("schedule", 1, 1, &[27], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("schedule", 3, 27),
-    ] },
+    ], required: &[3] },
     // 371
     NodeDef { path: "MedicationKnowledge.regulatory.maxDispense", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7019,7 +7019,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("period", 4, 57),
         k("quantity", 3, 142),
-    ] },
+    ], required: &[3] },
     // 372
     NodeDef { path: "MedicationKnowledge.kinetics", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7031,7 +7031,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("areaUnderCurve", 3, 142), k("extension", 1, 72), k("halfLifePeriod", 5, 57), k("id", 0, 202),
         k("lethalDose50", 4, 142), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 373
     NodeDef { path: "MedicationRequest", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -7086,7 +7086,7 @@ pub static NODES: [NodeDef; 682] = [
         k("recorder", 24, 147), k("reportedBoolean", 15, 190), k("reportedReference", 15, 147), k("requester", 21, 147),
         k("status", 9, 192), k("statusReason", 10, 27), k("subject", 17, 147), k("substitution", 36, 11),
         k("supportingInformation", 19, 147), k("text", 4, 119),
-    ] },
+    ], required: &[9, 11, 16, 17] },
     // 374
     NodeDef { path: "MedicationRequest.dispenseRequest", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7103,7 +7103,7 @@ pub static NODES: [NodeDef; 682] = [
         k("dispenseInterval", 4, 57), k("expectedSupplyDuration", 8, 57), k("extension", 1, 72), k("id", 0, 202),
         k("initialFill", 3, 11), k("modifierExtension", 2, 72), k("numberOfRepeatsAllowed", 6, 204), k("performer", 9, 147),
         k("quantity", 7, 142), k("validityPeriod", 5, 132),
-    ] },
+    ], required: &[] },
     // 375
     NodeDef { path: "MedicationRequest.dispenseRequest.initialFill", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7114,7 +7114,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("duration", 4, 57), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("quantity", 3, 142),
-    ] },
+    ], required: &[] },
     // 376
     NodeDef { path: "MedicationRequest.substitution", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7125,7 +7125,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("allowedBoolean", 3, 190), k("allowedCodeableConcept", 3, 27), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("reason", 4, 27),
-    ] },
+    ], required: &[3] },
     // 377
     NodeDef { path: "MedicationStatement", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -7161,7 +7161,7 @@ pub static NODES: [NodeDef; 682] = [
         k("medicationReference", 14, 147), k("meta", 1, 115), k("modifierExtension", 7, 72), k("note", 23, 6),
         k("partOf", 10, 147), k("reasonCode", 21, 27), k("reasonReference", 22, 147), k("status", 11, 192),
         k("statusReason", 12, 27), k("subject", 15, 147), k("text", 4, 119),
-    ] },
+    ], required: &[11, 14, 15] },
     // 378
     NodeDef { path: "MedicinalProduct", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -7200,7 +7200,7 @@ pub static NODES: [NodeDef; 682] = [
         k("masterFile", 21, 147), k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 24, 11),
         k("packagedMedicinalProduct", 19, 147), k("paediatricUseIndicator", 15, 27), k("pharmaceuticalProduct", 18, 147), k("productClassification", 16, 27),
         k("specialDesignation", 27, 11), k("specialMeasures", 14, 202), k("text", 4, 119), k("type", 9, 27),
-    ] },
+    ], required: &[24] },
     // 379
     NodeDef { path: "MedicinalProduct.name", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7212,7 +7212,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("countryLanguage", 5, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("namePart", 4, 11), k("productName", 3, 202),
-    ] },
+    ], required: &[3] },
     // 380
     NodeDef { path: "MedicinalProduct.name.namePart", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7223,7 +7223,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("part", 3, 202),
         k("type", 4, 28),
-    ] },
+    ], required: &[3, 4] },
     // 381
     NodeDef { path: "MedicinalProduct.name.countryLanguage", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7235,7 +7235,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("country", 3, 27), k("extension", 1, 72), k("id", 0, 202), k("jurisdiction", 4, 27),
         k("language", 5, 27), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3, 5] },
     // 382
     NodeDef { path: "MedicinalProduct.manufacturingBusinessOperation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7251,7 +7251,7 @@ pub static NODES: [NodeDef; 682] = [
         k("authorisationReferenceNumber", 4, 81), k("confidentialityIndicator", 6, 27), k("effectiveDate", 5, 194), k("extension", 1, 72),
         k("id", 0, 202), k("manufacturer", 7, 147), k("modifierExtension", 2, 72), k("operationType", 3, 27),
         k("regulator", 8, 147),
-    ] },
+    ], required: &[] },
     // 383
     NodeDef { path: "MedicinalProduct.specialDesignation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7268,7 +7268,7 @@ pub static NODES: [NodeDef; 682] = [
         k("date", 8, 194), k("extension", 1, 72), k("id", 0, 202), k("identifier", 3, 81),
         k("indicationCodeableConcept", 6, 27), k("indicationReference", 6, 147), k("intendedUse", 5, 27), k("modifierExtension", 2, 72),
         k("species", 9, 27), k("status", 7, 27), k("type", 4, 27),
-    ] },
+    ], required: &[] },
     // 384
     NodeDef { path: "MedicinalProductAuthorization", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -7302,7 +7302,7 @@ pub static NODES: [NodeDef; 682] = [
         k("language", 3, 192), k("legalBasis", 19, 27), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("procedure", 23, 11), k("regulator", 22, 147), k("restoreDate", 14, 194), k("status", 12, 27),
         k("statusDate", 13, 194), k("subject", 9, 147), k("text", 4, 119), k("validityPeriod", 15, 132),
-    ] },
+    ], required: &[] },
     // 385
     NodeDef { path: "MedicinalProductAuthorization.jurisdictionalAuthorization", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7316,7 +7316,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("country", 4, 27), k("extension", 1, 72), k("id", 0, 202), k("identifier", 3, 81),
         k("jurisdiction", 5, 27), k("legalStatusOfSupply", 6, 27), k("modifierExtension", 2, 72), k("validityPeriod", 7, 132),
-    ] },
+    ], required: &[] },
     // 386
     NodeDef { path: "MedicinalProductAuthorization.procedure", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7329,7 +7329,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("application", 6, 11), k("dateDateTime", 5, 194), k("datePeriod", 5, 132), k("extension", 1, 72),
         k("id", 0, 202), k("identifier", 3, 81), k("modifierExtension", 2, 72), k("type", 4, 27),
-    ] },
+    ], required: &[4] },
     // 387
     NodeDef { path: "MedicinalProductContraindication", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -7352,7 +7352,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 6, 72), k("id", 0, 196), k("implicitRules", 2, 205), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("otherTherapy", 13, 11), k("population", 14, 135),
         k("subject", 8, 147), k("text", 4, 119), k("therapeuticIndication", 12, 147),
-    ] },
+    ], required: &[] },
     // 388
     NodeDef { path: "MedicinalProductContraindication.otherTherapy", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7363,7 +7363,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("medicationCodeableConcept", 4, 27), k("medicationReference", 4, 147),
         k("modifierExtension", 2, 72), k("therapyRelationshipType", 3, 27),
-    ] },
+    ], required: &[3, 4] },
     // 389
     NodeDef { path: "MedicinalProductIndication", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -7389,7 +7389,7 @@ pub static NODES: [NodeDef; 682] = [
         k("intendedEffect", 12, 27), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("otherTherapy", 14, 11), k("population", 16, 135), k("subject", 8, 147), k("text", 4, 119),
         k("undesirableEffect", 15, 147),
-    ] },
+    ], required: &[] },
     // 390
     NodeDef { path: "MedicinalProductIndication.otherTherapy", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7400,7 +7400,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("medicationCodeableConcept", 4, 27), k("medicationReference", 4, 147),
         k("modifierExtension", 2, 72), k("therapyRelationshipType", 3, 27),
-    ] },
+    ], required: &[3, 4] },
     // 391
     NodeDef { path: "MedicinalProductIngredient", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -7422,7 +7422,7 @@ pub static NODES: [NodeDef; 682] = [
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("manufacturer", 11, 147),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("role", 9, 27), k("specifiedSubstance", 12, 11),
         k("substance", 13, 11), k("text", 4, 119),
-    ] },
+    ], required: &[9] },
     // 392
     NodeDef { path: "MedicinalProductIngredient.specifiedSubstance", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7435,7 +7435,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("confidentiality", 5, 27), k("extension", 1, 72), k("group", 4, 27),
         k("id", 0, 202), k("modifierExtension", 2, 72), k("strength", 6, 11),
-    ] },
+    ], required: &[3, 4] },
     // 393
     NodeDef { path: "MedicinalProductIngredient.specifiedSubstance.strength", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7452,7 +7452,7 @@ pub static NODES: [NodeDef; 682] = [
         k("concentration", 5, 146), k("concentrationLowLimit", 6, 146), k("country", 8, 27), k("extension", 1, 72),
         k("id", 0, 202), k("measurementPoint", 7, 202), k("modifierExtension", 2, 72), k("presentation", 3, 146),
         k("presentationLowLimit", 4, 146), k("referenceStrength", 9, 11),
-    ] },
+    ], required: &[3] },
     // 394
     NodeDef { path: "MedicinalProductIngredient.specifiedSubstance.strength.referenceStrength", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7466,7 +7466,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("country", 7, 27), k("extension", 1, 72), k("id", 0, 202), k("measurementPoint", 6, 202),
         k("modifierExtension", 2, 72), k("strength", 4, 146), k("strengthLowLimit", 5, 146), k("substance", 3, 27),
-    ] },
+    ], required: &[4] },
     // 395
     NodeDef { path: "MedicinalProductIngredient.substance", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7477,7 +7477,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("strength", 4, 11),
-    ] },
+    ], required: &[3] },
     // 396
     NodeDef { path: "MedicinalProductInteraction", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -7500,7 +7500,7 @@ pub static NODES: [NodeDef; 682] = [
         k("id", 0, 196), k("implicitRules", 2, 205), k("incidence", 13, 27), k("interactant", 10, 11),
         k("language", 3, 192), k("management", 14, 27), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("subject", 8, 147), k("text", 4, 119), k("type", 11, 27),
-    ] },
+    ], required: &[] },
     // 397
     NodeDef { path: "MedicinalProductInteraction.interactant", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7510,7 +7510,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("itemCodeableConcept", 3, 27), k("itemReference", 3, 147),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 398
     NodeDef { path: "MedicinalProductManufactured", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -7533,7 +7533,7 @@ pub static NODES: [NodeDef; 682] = [
         k("ingredient", 12, 147), k("language", 3, 192), k("manufacturedDoseForm", 8, 27), k("manufacturer", 11, 147),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("otherCharacteristics", 14, 27), k("physicalCharacteristics", 13, 139),
         k("quantity", 10, 142), k("text", 4, 119), k("unitOfPresentation", 9, 27),
-    ] },
+    ], required: &[8, 10] },
     // 399
     NodeDef { path: "MedicinalProductPackaged", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -7559,7 +7559,7 @@ pub static NODES: [NodeDef; 682] = [
         k("legalStatusOfSupply", 11, 27), k("manufacturer", 14, 147), k("marketingAuthorization", 13, 147), k("marketingStatus", 12, 93),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("packageItem", 16, 11), k("subject", 9, 147),
         k("text", 4, 119),
-    ] },
+    ], required: &[16] },
     // 400
     NodeDef { path: "MedicinalProductPackaged.batchIdentifier", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7570,7 +7570,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("immediatePackaging", 4, 81), k("modifierExtension", 2, 72),
         k("outerPackaging", 3, 81),
-    ] },
+    ], required: &[3] },
     // 401
     NodeDef { path: "MedicinalProductPackaged.packageItem", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7593,7 +7593,7 @@ pub static NODES: [NodeDef; 682] = [
         k("identifier", 3, 81), k("manufacturedItem", 9, 147), k("manufacturer", 14, 147), k("material", 6, 27),
         k("modifierExtension", 2, 72), k("otherCharacteristics", 12, 27), k("packageItem", 10, 11), k("physicalCharacteristics", 11, 139),
         k("quantity", 5, 142), k("shelfLifeStorage", 13, 140), k("type", 4, 27),
-    ] },
+    ], required: &[4, 5] },
     // 402
     NodeDef { path: "MedicinalProductPharmaceutical", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -7616,7 +7616,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("ingredient", 11, 147), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("routeOfAdministration", 14, 11), k("text", 4, 119), k("unitOfPresentation", 10, 27),
-    ] },
+    ], required: &[9, 14] },
     // 403
     NodeDef { path: "MedicinalProductPharmaceutical.characteristics", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7627,7 +7627,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("status", 4, 27),
-    ] },
+    ], required: &[3] },
     // 404
     NodeDef { path: "MedicinalProductPharmaceutical.routeOfAdministration", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7644,7 +7644,7 @@ pub static NODES: [NodeDef; 682] = [
         k("code", 3, 27), k("extension", 1, 72), k("firstDose", 4, 142), k("id", 0, 202),
         k("maxDosePerDay", 6, 142), k("maxDosePerTreatmentPeriod", 7, 146), k("maxSingleDose", 5, 142), k("maxTreatmentPeriod", 8, 57),
         k("modifierExtension", 2, 72), k("targetSpecies", 9, 11),
-    ] },
+    ], required: &[3] },
     // 405
     NodeDef { path: "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7655,7 +7655,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("withdrawalPeriod", 4, 11),
-    ] },
+    ], required: &[3] },
     // 406
     NodeDef { path: "MedicinalProductPharmaceutical.routeOfAdministration.targetSpecies.withdrawalPeriod", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7667,7 +7667,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("supportingInformation", 5, 202),
         k("tissue", 3, 27), k("value", 4, 142),
-    ] },
+    ], required: &[3, 4] },
     // 407
     NodeDef { path: "MedicinalProductUndesirableEffect", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -7688,7 +7688,7 @@ pub static NODES: [NodeDef; 682] = [
         k("id", 0, 196), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("population", 12, 135), k("subject", 8, 147), k("symptomConditionEffect", 9, 27),
         k("text", 4, 119),
-    ] },
+    ], required: &[] },
     // 408
     NodeDef { path: "MessageDefinition", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -7733,7 +7733,7 @@ pub static NODES: [NodeDef; 682] = [
         k("purpose", 22, 199), k("replaces", 13, 191), k("responseRequired", 29, 192), k("status", 14, 192),
         k("text", 4, 119), k("title", 12, 202), k("url", 8, 205), k("useContext", 20, 185),
         k("version", 10, 202),
-    ] },
+    ], required: &[14, 16, 26] },
     // 409
     NodeDef { path: "MessageDefinition.focus", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7746,7 +7746,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 192), k("extension", 1, 72), k("id", 0, 202), k("max", 6, 202),
         k("min", 5, 204), k("modifierExtension", 2, 72), k("profile", 4, 191),
-    ] },
+    ], required: &[3, 5] },
     // 410
     NodeDef { path: "MessageDefinition.allowedResponse", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7757,7 +7757,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("message", 3, 191), k("modifierExtension", 2, 72),
         k("situation", 4, 199),
-    ] },
+    ], required: &[3] },
     // 411
     NodeDef { path: "MessageHeader", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -7785,7 +7785,7 @@ pub static NODES: [NodeDef; 682] = [
         k("focus", 17, 147), k("id", 0, 196), k("implicitRules", 2, 205), k("language", 3, 192),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("reason", 15, 27), k("response", 16, 11),
         k("responsible", 14, 147), k("sender", 10, 147), k("source", 13, 11), k("text", 4, 119),
-    ] },
+    ], required: &[8, 13] },
     // 412
     NodeDef { path: "MessageHeader.destination", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7798,7 +7798,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("endpoint", 5, 206), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("name", 3, 202), k("receiver", 6, 147), k("target", 4, 147),
-    ] },
+    ], required: &[5] },
     // 413
     NodeDef { path: "MessageHeader.source", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7812,7 +7812,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("contact", 6, 37), k("endpoint", 7, 206), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("name", 3, 202), k("software", 4, 202), k("version", 5, 202),
-    ] },
+    ], required: &[7] },
     // 414
     NodeDef { path: "MessageHeader.response", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7824,7 +7824,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 4, 192), k("details", 5, 147), k("extension", 1, 72), k("id", 0, 202),
         k("identifier", 3, 196), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3, 4] },
     // 415
     NodeDef { path: "Meta", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7838,7 +7838,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("lastUpdated", 3, 197), k("profile", 5, 191),
         k("security", 6, 28), k("source", 4, 205), k("tag", 7, 28), k("versionId", 2, 196),
-    ] },
+    ], required: &[] },
     // 416
     NodeDef { path: "MolecularSequence", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -7872,7 +7872,7 @@ pub static NODES: [NodeDef; 682] = [
         k("performer", 14, 147), k("pointer", 22, 147), k("quality", 19, 11), k("quantity", 15, 142),
         k("readCoverage", 20, 198), k("referenceSeq", 16, 11), k("repository", 21, 11), k("specimen", 12, 147),
         k("structureVariant", 23, 11), k("text", 4, 119), k("type", 9, 192), k("variant", 17, 11),
-    ] },
+    ], required: &[10] },
     // 417
     NodeDef { path: "MolecularSequence.referenceSeq", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7891,7 +7891,7 @@ pub static NODES: [NodeDef; 682] = [
         k("chromosome", 3, 27), k("extension", 1, 72), k("genomeBuild", 4, 202), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("orientation", 5, 192), k("referenceSeqId", 6, 27), k("referenceSeqPointer", 7, 147),
         k("referenceSeqString", 8, 202), k("strand", 9, 192), k("windowEnd", 11, 198), k("windowStart", 10, 198),
-    ] },
+    ], required: &[] },
     // 418
     NodeDef { path: "MolecularSequence.variant", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7907,7 +7907,7 @@ pub static NODES: [NodeDef; 682] = [
         k("cigar", 7, 202), k("end", 4, 198), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("observedAllele", 5, 202), k("referenceAllele", 6, 202), k("start", 3, 198),
         k("variantPointer", 8, 147),
-    ] },
+    ], required: &[] },
     // 419
     NodeDef { path: "MolecularSequence.quality", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7934,7 +7934,7 @@ pub static NODES: [NodeDef; 682] = [
         k("queryFP", 12, 195), k("queryTP", 10, 195), k("recall", 15, 195), k("roc", 17, 11),
         k("score", 7, 142), k("standardSequence", 4, 27), k("start", 5, 198), k("truthFN", 11, 195),
         k("truthTP", 9, 195), k("type", 3, 192),
-    ] },
+    ], required: &[3] },
     // 420
     NodeDef { path: "MolecularSequence.quality.roc", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7951,7 +7951,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 1, 72), k("fMeasure", 9, 195), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("numFN", 6, 198), k("numFP", 5, 198), k("numTP", 4, 198), k("precision", 7, 195),
         k("score", 3, 198), k("sensitivity", 8, 195),
-    ] },
+    ], required: &[] },
     // 421
     NodeDef { path: "MolecularSequence.repository", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7967,7 +7967,7 @@ pub static NODES: [NodeDef; 682] = [
         k("datasetId", 6, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("name", 5, 202), k("readsetId", 8, 202), k("type", 3, 192), k("url", 4, 205),
         k("variantsetId", 7, 202),
-    ] },
+    ], required: &[3] },
     // 422
     NodeDef { path: "MolecularSequence.structureVariant", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7981,7 +7981,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("exact", 4, 190), k("extension", 1, 72), k("id", 0, 202), k("inner", 7, 11),
         k("length", 5, 198), k("modifierExtension", 2, 72), k("outer", 6, 11), k("variantType", 3, 27),
-    ] },
+    ], required: &[] },
     // 423
     NodeDef { path: "MolecularSequence.structureVariant.outer", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -7992,7 +7992,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("end", 4, 198), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("start", 3, 198),
-    ] },
+    ], required: &[] },
     // 424
     NodeDef { path: "MolecularSequence.structureVariant.inner", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8003,7 +8003,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("end", 4, 198), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("start", 3, 198),
-    ] },
+    ], required: &[] },
     // 425
     NodeDef { path: "Money", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8012,7 +8012,7 @@ pub static NODES: [NodeDef; 682] = [
         e("currency", 0, 1, &[192], N, N),
     ], keys: &[
         k("currency", 3, 192), k("extension", 1, 72), k("id", 0, 202), k("value", 2, 195),
-    ] },
+    ], required: &[] },
     // 426
     NodeDef { path: "NamingSystem", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -8043,7 +8043,7 @@ pub static NODES: [NodeDef; 682] = [
         k("name", 8, 202), k("publisher", 12, 202), k("responsible", 14, 202), k("status", 9, 192),
         k("text", 4, 119), k("type", 15, 27), k("uniqueId", 20, 11), k("usage", 19, 202),
         k("useContext", 17, 185),
-    ] },
+    ], required: &[8, 9, 10, 11, 20] },
     // 427
     NodeDef { path: "NamingSystem.uniqueId", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8057,7 +8057,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("comment", 6, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("period", 7, 132), k("preferred", 5, 190), k("type", 3, 192), k("value", 4, 202),
-    ] },
+    ], required: &[3, 4] },
     // 428
     NodeDef { path: "Narrative", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8066,7 +8066,7 @@ pub static NODES: [NodeDef; 682] = [
         e("div", 1, 1, &[208], N, N),
     ], keys: &[
         k("div", 3, 208), k("extension", 1, 72), k("id", 0, 202), k("status", 2, 192),
-    ] },
+    ], required: &[2, 3] },
     // 429
     NodeDef { path: "NutritionOrder", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -8102,7 +8102,7 @@ pub static NODES: [NodeDef; 682] = [
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("note", 24, 6), k("oralDiet", 21, 11),
         k("orderer", 17, 147), k("patient", 14, 147), k("status", 12, 192), k("supplement", 22, 11),
         k("text", 4, 119),
-    ] },
+    ], required: &[12, 13, 14, 16] },
     // 430
     NodeDef { path: "NutritionOrder.oralDiet", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8118,7 +8118,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 1, 72), k("fluidConsistencyType", 7, 27), k("id", 0, 202), k("instruction", 8, 202),
         k("modifierExtension", 2, 72), k("nutrient", 5, 11), k("schedule", 4, 183), k("texture", 6, 11),
         k("type", 3, 27),
-    ] },
+    ], required: &[] },
     // 431
     NodeDef { path: "NutritionOrder.oralDiet.nutrient", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8129,7 +8129,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("amount", 4, 142), k("extension", 1, 72), k("id", 0, 202), k("modifier", 3, 27),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 432
     NodeDef { path: "NutritionOrder.oralDiet.texture", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8140,7 +8140,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("foodType", 4, 27), k("id", 0, 202), k("modifier", 3, 27),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 433
     NodeDef { path: "NutritionOrder.supplement", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8154,7 +8154,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("instruction", 7, 202), k("modifierExtension", 2, 72),
         k("productName", 4, 202), k("quantity", 6, 142), k("schedule", 5, 183), k("type", 3, 27),
-    ] },
+    ], required: &[] },
     // 434
     NodeDef { path: "NutritionOrder.enteralFormula", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8173,7 +8173,7 @@ pub static NODES: [NodeDef; 682] = [
         k("additiveProductName", 6, 202), k("additiveType", 5, 27), k("administration", 9, 11), k("administrationInstruction", 11, 202),
         k("baseFormulaProductName", 4, 202), k("baseFormulaType", 3, 27), k("caloricDensity", 7, 142), k("extension", 1, 72),
         k("id", 0, 202), k("maxVolumeToDeliver", 10, 142), k("modifierExtension", 2, 72), k("routeofAdministration", 8, 27),
-    ] },
+    ], required: &[] },
     // 435
     NodeDef { path: "NutritionOrder.enteralFormula.administration", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8185,7 +8185,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("quantity", 4, 142),
         k("rateQuantity", 5, 142), k("rateRatio", 5, 146), k("schedule", 3, 183),
-    ] },
+    ], required: &[] },
     // 436
     NodeDef { path: "Observation", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -8233,7 +8233,7 @@ pub static NODES: [NodeDef; 682] = [
         k("valueDateTime", 20, 194), k("valueInteger", 20, 198), k("valuePeriod", 20, 132), k("valueQuantity", 20, 142),
         k("valueRange", 20, 145), k("valueRatio", 20, 146), k("valueSampledData", 20, 158), k("valueString", 20, 202),
         k("valueTime", 20, 203),
-    ] },
+    ], required: &[11, 13] },
     // 437
     NodeDef { path: "Observation.referenceRange", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8249,7 +8249,7 @@ pub static NODES: [NodeDef; 682] = [
         k("age", 7, 145), k("appliesTo", 6, 27), k("extension", 1, 72), k("high", 4, 142),
         k("id", 0, 202), k("low", 3, 142), k("modifierExtension", 2, 72), k("text", 8, 202),
         k("type", 5, 27),
-    ] },
+    ], required: &[] },
     // 438
     NodeDef { path: "Observation.component", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8266,7 +8266,7 @@ pub static NODES: [NodeDef; 682] = [
         k("valueCodeableConcept", 4, 27), k("valueDateTime", 4, 194), k("valueInteger", 4, 198), k("valuePeriod", 4, 132),
         k("valueQuantity", 4, 142), k("valueRange", 4, 145), k("valueRatio", 4, 146), k("valueSampledData", 4, 158),
         k("valueString", 4, 202), k("valueTime", 4, 203),
-    ] },
+    ], required: &[3] },
     // 439
     NodeDef { path: "ObservationDefinition", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -8297,7 +8297,7 @@ pub static NODES: [NodeDef; 682] = [
         k("modifierExtension", 7, 72), k("multipleResultsAllowed", 12, 190), k("normalCodedValueSet", 18, 147), k("permittedDataType", 11, 192),
         k("preferredReportName", 14, 202), k("qualifiedInterval", 16, 11), k("quantitativeDetails", 15, 11), k("text", 4, 119),
         k("validCodedValueSet", 17, 147),
-    ] },
+    ], required: &[9] },
     // 440
     NodeDef { path: "ObservationDefinition.quantitativeDetails", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8310,7 +8310,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("conversionFactor", 5, 195), k("customaryUnit", 3, 27), k("decimalPrecision", 6, 198), k("extension", 1, 72),
         k("id", 0, 202), k("modifierExtension", 2, 72), k("unit", 4, 27),
-    ] },
+    ], required: &[] },
     // 441
     NodeDef { path: "ObservationDefinition.qualifiedInterval", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8328,7 +8328,7 @@ pub static NODES: [NodeDef; 682] = [
         k("age", 8, 145), k("appliesTo", 6, 27), k("category", 3, 192), k("condition", 10, 202),
         k("context", 5, 27), k("extension", 1, 72), k("gender", 7, 192), k("gestationalAge", 9, 145),
         k("id", 0, 202), k("modifierExtension", 2, 72), k("range", 4, 145),
-    ] },
+    ], required: &[] },
     // 442
     NodeDef { path: "OperationDefinition", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -8375,7 +8375,7 @@ pub static NODES: [NodeDef; 682] = [
         k("purpose", 21, 199), k("resource", 26, 192), k("status", 12, 192), k("system", 27, 190),
         k("text", 4, 119), k("title", 11, 202), k("type", 28, 190), k("url", 8, 205),
         k("useContext", 19, 185), k("version", 9, 202),
-    ] },
+    ], required: &[10, 12, 13, 23, 27, 28, 29] },
     // 443
     NodeDef { path: "OperationDefinition.parameter", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8397,7 +8397,7 @@ pub static NODES: [NodeDef; 682] = [
         k("max", 6, 202), k("min", 5, 198), k("modifierExtension", 2, 72), k("name", 3, 192),
         k("part", 13, 11), k("referencedFrom", 12, 11), k("searchType", 10, 192), k("targetProfile", 9, 191),
         k("type", 8, 192), k("use", 4, 192),
-    ] },
+    ], required: &[3, 4, 5, 6] },
     // 444
     NodeDef { path: "OperationDefinition.parameter.binding", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8408,7 +8408,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("strength", 3, 192),
         k("valueSet", 4, 191),
-    ] },
+    ], required: &[3, 4] },
     // 445
     NodeDef { path: "OperationDefinition.parameter.referencedFrom", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8419,7 +8419,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("source", 3, 202),
         k("sourceId", 4, 202),
-    ] },
+    ], required: &[3] },
     // 446
     NodeDef { path: "OperationDefinition.overload", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8430,7 +8430,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("comment", 4, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("parameterName", 3, 202),
-    ] },
+    ], required: &[] },
     // 447
     NodeDef { path: "OperationOutcome", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -8446,7 +8446,7 @@ pub static NODES: [NodeDef; 682] = [
         k("contained", 5, 155), k("extension", 6, 72), k("id", 0, 196), k("implicitRules", 2, 205),
         k("issue", 8, 11), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("text", 4, 119),
-    ] },
+    ], required: &[8] },
     // 448
     NodeDef { path: "OperationOutcome.issue", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8462,7 +8462,7 @@ pub static NODES: [NodeDef; 682] = [
         k("code", 4, 192), k("details", 5, 27), k("diagnostics", 6, 202), k("expression", 8, 202),
         k("extension", 1, 72), k("id", 0, 202), k("location", 7, 202), k("modifierExtension", 2, 72),
         k("severity", 3, 192),
-    ] },
+    ], required: &[3, 4] },
     // 449
     NodeDef { path: "Organization", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -8489,7 +8489,7 @@ pub static NODES: [NodeDef; 682] = [
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("name", 11, 202), k("partOf", 15, 147), k("telecom", 13, 37),
         k("text", 4, 119), k("type", 10, 27),
-    ] },
+    ], required: &[] },
     // 450
     NodeDef { path: "Organization.contact", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8502,7 +8502,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("address", 6, 2), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("name", 4, 80), k("purpose", 3, 27), k("telecom", 5, 37),
-    ] },
+    ], required: &[] },
     // 451
     NodeDef { path: "OrganizationAffiliation", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -8531,7 +8531,7 @@ pub static NODES: [NodeDef; 682] = [
         k("implicitRules", 2, 205), k("language", 3, 192), k("location", 16, 147), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("network", 13, 147), k("organization", 11, 147), k("participatingOrganization", 12, 147),
         k("period", 10, 132), k("specialty", 15, 27), k("telecom", 18, 37), k("text", 4, 119),
-    ] },
+    ], required: &[] },
     // 452
     NodeDef { path: "ParameterDefinition", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8547,7 +8547,7 @@ pub static NODES: [NodeDef; 682] = [
         k("documentation", 6, 202), k("extension", 1, 72), k("id", 0, 202), k("max", 5, 202),
         k("min", 4, 198), k("name", 2, 192), k("profile", 8, 191), k("type", 7, 192),
         k("use", 3, 192),
-    ] },
+    ], required: &[3, 7] },
     // 453
     NodeDef { path: "Parameters", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -8558,7 +8558,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("id", 0, 196), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
         k("parameter", 4, 11),
-    ] },
+    ], required: &[] },
     // 454
     NodeDef { path: "Parameters.parameter", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8583,7 +8583,7 @@ pub static NODES: [NodeDef; 682] = [
         k("valueRelatedArtifact", 4, 148), k("valueSampledData", 4, 158), k("valueSignature", 4, 162), k("valueString", 4, 202),
         k("valueTime", 4, 203), k("valueTiming", 4, 183), k("valueTriggerDefinition", 4, 184), k("valueUnsignedInt", 4, 204),
         k("valueUri", 4, 205), k("valueUrl", 4, 206), k("valueUsageContext", 4, 185), k("valueUuid", 4, 207),
-    ] },
+    ], required: &[3] },
     // 455
     NodeDef { path: "Patient", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -8618,7 +8618,7 @@ pub static NODES: [NodeDef; 682] = [
         k("managingOrganization", 22, 147), k("maritalStatus", 16, 27), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("multipleBirthBoolean", 17, 190), k("multipleBirthInteger", 17, 198), k("name", 10, 80), k("photo", 18, 9),
         k("telecom", 11, 37), k("text", 4, 119),
-    ] },
+    ], required: &[] },
     // 456
     NodeDef { path: "Patient.contact", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8635,7 +8635,7 @@ pub static NODES: [NodeDef; 682] = [
         k("address", 6, 2), k("extension", 1, 72), k("gender", 7, 192), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("name", 4, 80), k("organization", 8, 147), k("period", 9, 132),
         k("relationship", 3, 27), k("telecom", 5, 37),
-    ] },
+    ], required: &[] },
     // 457
     NodeDef { path: "Patient.communication", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8646,7 +8646,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("language", 3, 27), k("modifierExtension", 2, 72),
         k("preferred", 4, 190),
-    ] },
+    ], required: &[3] },
     // 458
     NodeDef { path: "Patient.link", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8657,7 +8657,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("other", 3, 147),
         k("type", 4, 192),
-    ] },
+    ], required: &[3, 4] },
     // 459
     NodeDef { path: "PaymentNotice", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -8686,7 +8686,7 @@ pub static NODES: [NodeDef; 682] = [
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("payee", 16, 147), k("payment", 14, 147),
         k("paymentDate", 15, 193), k("paymentStatus", 19, 27), k("provider", 13, 147), k("recipient", 17, 147),
         k("request", 10, 147), k("response", 11, 147), k("status", 9, 192), k("text", 4, 119),
-    ] },
+    ], required: &[9, 12, 14, 17, 18] },
     // 460
     NodeDef { path: "PaymentReconciliation", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -8719,7 +8719,7 @@ pub static NODES: [NodeDef; 682] = [
         k("outcome", 15, 192), k("paymentAmount", 18, 117), k("paymentDate", 17, 193), k("paymentIdentifier", 19, 81),
         k("paymentIssuer", 12, 147), k("period", 10, 132), k("processNote", 22, 11), k("request", 13, 147),
         k("requestor", 14, 147), k("status", 9, 192), k("text", 4, 119),
-    ] },
+    ], required: &[9, 11, 17, 18] },
     // 461
     NodeDef { path: "PaymentReconciliation.detail", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8740,7 +8740,7 @@ pub static NODES: [NodeDef; 682] = [
         k("identifier", 3, 81), k("modifierExtension", 2, 72), k("payee", 11, 147), k("predecessor", 4, 81),
         k("request", 6, 147), k("response", 8, 147), k("responsible", 10, 147), k("submitter", 7, 147),
         k("type", 5, 27),
-    ] },
+    ], required: &[5] },
     // 462
     NodeDef { path: "PaymentReconciliation.processNote", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8751,7 +8751,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("text", 4, 202),
         k("type", 3, 192),
-    ] },
+    ], required: &[] },
     // 463
     NodeDef { path: "Period", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8760,7 +8760,7 @@ pub static NODES: [NodeDef; 682] = [
         e("end", 0, 1, &[194], N, N),
     ], keys: &[
         k("end", 3, 194), k("extension", 1, 72), k("id", 0, 202), k("start", 2, 194),
-    ] },
+    ], required: &[] },
     // 464
     NodeDef { path: "Person", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -8787,7 +8787,7 @@ pub static NODES: [NodeDef; 682] = [
         k("implicitRules", 2, 205), k("language", 3, 192), k("link", 17, 11), k("managingOrganization", 15, 147),
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("name", 9, 80), k("photo", 14, 9),
         k("telecom", 10, 37), k("text", 4, 119),
-    ] },
+    ], required: &[] },
     // 465
     NodeDef { path: "Person.link", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8798,7 +8798,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("assurance", 4, 192), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("target", 3, 147),
-    ] },
+    ], required: &[3] },
     // 466
     NodeDef { path: "PlanDefinition", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -8851,7 +8851,7 @@ pub static NODES: [NodeDef; 682] = [
         k("status", 15, 192), k("subjectCodeableConcept", 17, 27), k("subjectReference", 17, 147), k("subtitle", 13, 202),
         k("text", 4, 119), k("title", 12, 202), k("topic", 30, 27), k("type", 14, 27),
         k("url", 8, 205), k("usage", 25, 202), k("useContext", 22, 185), k("version", 10, 202),
-    ] },
+    ], required: &[15] },
     // 467
     NodeDef { path: "PlanDefinition.goal", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8868,7 +8868,7 @@ pub static NODES: [NodeDef; 682] = [
         k("addresses", 7, 27), k("category", 3, 27), k("description", 4, 27), k("documentation", 8, 148),
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("priority", 5, 27),
         k("start", 6, 27), k("target", 9, 11),
-    ] },
+    ], required: &[4] },
     // 468
     NodeDef { path: "PlanDefinition.goal.target", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8880,7 +8880,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("detailCodeableConcept", 4, 27), k("detailQuantity", 4, 142), k("detailRange", 4, 145), k("due", 5, 57),
         k("extension", 1, 72), k("id", 0, 202), k("measure", 3, 27), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 469
     NodeDef { path: "PlanDefinition.action", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8924,7 +8924,7 @@ pub static NODES: [NodeDef; 682] = [
         k("timingDateTime", 18, 194), k("timingDuration", 18, 57), k("timingPeriod", 18, 132), k("timingRange", 18, 145),
         k("timingTiming", 18, 183), k("title", 4, 202), k("transform", 27, 191), k("trigger", 13, 184),
         k("type", 20, 27),
-    ] },
+    ], required: &[] },
     // 470
     NodeDef { path: "PlanDefinition.action.condition", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8935,7 +8935,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("expression", 4, 71), k("extension", 1, 72), k("id", 0, 202), k("kind", 3, 192),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 471
     NodeDef { path: "PlanDefinition.action.relatedAction", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8947,7 +8947,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("actionId", 3, 196), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("offsetDuration", 5, 57), k("offsetRange", 5, 145), k("relationship", 4, 192),
-    ] },
+    ], required: &[3, 4] },
     // 472
     NodeDef { path: "PlanDefinition.action.participant", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8958,7 +8958,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("role", 4, 27),
         k("type", 3, 192),
-    ] },
+    ], required: &[3] },
     // 473
     NodeDef { path: "PlanDefinition.action.dynamicValue", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8969,7 +8969,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("expression", 4, 71), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("path", 3, 202),
-    ] },
+    ], required: &[] },
     // 474
     NodeDef { path: "Population", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -8982,7 +8982,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("ageCodeableConcept", 3, 27), k("ageRange", 3, 145), k("extension", 1, 72), k("gender", 4, 27),
         k("id", 0, 202), k("modifierExtension", 2, 72), k("physiologicalCondition", 6, 27), k("race", 5, 27),
-    ] },
+    ], required: &[] },
     // 475
     NodeDef { path: "Practitioner", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -9009,7 +9009,7 @@ pub static NODES: [NodeDef; 682] = [
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("name", 10, 80), k("photo", 15, 9), k("qualification", 16, 11),
         k("telecom", 11, 37), k("text", 4, 119),
-    ] },
+    ], required: &[] },
     // 476
     NodeDef { path: "Practitioner.qualification", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9022,7 +9022,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 4, 27), k("extension", 1, 72), k("id", 0, 202), k("identifier", 3, 81),
         k("issuer", 6, 147), k("modifierExtension", 2, 72), k("period", 5, 132),
-    ] },
+    ], required: &[4] },
     // 477
     NodeDef { path: "PractitionerRole", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -9054,7 +9054,7 @@ pub static NODES: [NodeDef; 682] = [
         k("location", 15, 147), k("meta", 1, 115), k("modifierExtension", 7, 72), k("notAvailable", 19, 11),
         k("organization", 12, 147), k("period", 10, 132), k("practitioner", 11, 147), k("specialty", 14, 27),
         k("telecom", 17, 37), k("text", 4, 119),
-    ] },
+    ], required: &[] },
     // 478
     NodeDef { path: "PractitionerRole.availableTime", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9067,7 +9067,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("allDay", 4, 190), k("availableEndTime", 6, 203), k("availableStartTime", 5, 203), k("daysOfWeek", 3, 192),
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 479
     NodeDef { path: "PractitionerRole.notAvailable", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9078,7 +9078,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 3, 202), k("during", 4, 132), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 480
     NodeDef { path: "Procedure", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -9128,7 +9128,7 @@ pub static NODES: [NodeDef; 682] = [
         k("performedString", 19, 202), k("performer", 22, 11), k("reasonCode", 24, 27), k("reasonReference", 25, 147),
         k("recorder", 20, 147), k("report", 28, 147), k("status", 13, 192), k("statusReason", 14, 27),
         k("subject", 17, 147), k("text", 4, 119), k("usedCode", 35, 27), k("usedReference", 34, 147),
-    ] },
+    ], required: &[13, 17] },
     // 481
     NodeDef { path: "Procedure.performer", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9140,7 +9140,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("actor", 4, 147), k("extension", 1, 72), k("function", 3, 27), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("onBehalfOf", 5, 147),
-    ] },
+    ], required: &[4] },
     // 482
     NodeDef { path: "Procedure.focalDevice", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9151,7 +9151,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("action", 3, 27), k("extension", 1, 72), k("id", 0, 202), k("manipulated", 4, 147),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[4] },
     // 483
     NodeDef { path: "ProdCharacteristic", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9173,7 +9173,7 @@ pub static NODES: [NodeDef; 682] = [
         k("height", 3, 142), k("id", 0, 202), k("image", 12, 9), k("imprint", 11, 202),
         k("modifierExtension", 2, 72), k("nominalVolume", 7, 142), k("scoring", 13, 27), k("shape", 9, 202),
         k("weight", 6, 142), k("width", 4, 142),
-    ] },
+    ], required: &[] },
     // 484
     NodeDef { path: "ProductShelfLife", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9186,7 +9186,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("identifier", 3, 81), k("modifierExtension", 2, 72),
         k("period", 5, 142), k("specialPrecautionsForStorage", 6, 27), k("type", 4, 27),
-    ] },
+    ], required: &[4, 5] },
     // 485
     NodeDef { path: "Provenance", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -9213,7 +9213,7 @@ pub static NODES: [NodeDef; 682] = [
         k("location", 12, 147), k("meta", 1, 115), k("modifierExtension", 7, 72), k("occurredDateTime", 9, 194),
         k("occurredPeriod", 9, 132), k("policy", 11, 205), k("reason", 13, 27), k("recorded", 10, 197),
         k("signature", 17, 162), k("target", 8, 147), k("text", 4, 119),
-    ] },
+    ], required: &[8, 10, 15] },
     // 486
     NodeDef { path: "Provenance.agent", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9226,7 +9226,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("onBehalfOf", 6, 147),
         k("role", 4, 27), k("type", 3, 27), k("who", 5, 147),
-    ] },
+    ], required: &[5] },
     // 487
     NodeDef { path: "Provenance.entity", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9238,7 +9238,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("agent", 5, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("role", 3, 192), k("what", 4, 147),
-    ] },
+    ], required: &[3, 4] },
     // 488
     NodeDef { path: "Quantity", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9251,7 +9251,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 6, 192), k("comparator", 3, 192), k("extension", 1, 72), k("id", 0, 202),
         k("system", 5, 205), k("unit", 4, 202), k("value", 2, 195),
-    ] },
+    ], required: &[] },
     // 489
     NodeDef { path: "Questionnaire", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -9293,7 +9293,7 @@ pub static NODES: [NodeDef; 682] = [
         k("name", 11, 202), k("publisher", 18, 202), k("purpose", 23, 199), k("status", 14, 192),
         k("subjectType", 16, 192), k("text", 4, 119), k("title", 12, 202), k("url", 8, 205),
         k("useContext", 21, 185), k("version", 10, 202),
-    ] },
+    ], required: &[14] },
     // 490
     NodeDef { path: "Questionnaire.item", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9321,7 +9321,7 @@ pub static NODES: [NodeDef; 682] = [
         k("initial", 17, 11), k("item", 18, 11), k("linkId", 3, 202), k("maxLength", 14, 198),
         k("modifierExtension", 2, 72), k("prefix", 6, 202), k("readOnly", 13, 190), k("repeats", 12, 190),
         k("required", 11, 190), k("text", 7, 202), k("type", 8, 192),
-    ] },
+    ], required: &[3, 8] },
     // 491
     NodeDef { path: "Questionnaire.item.enableWhen", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9335,7 +9335,7 @@ pub static NODES: [NodeDef; 682] = [
         k("answerDecimal", 5, 195), k("answerInteger", 5, 198), k("answerQuantity", 5, 142), k("answerReference", 5, 147),
         k("answerString", 5, 202), k("answerTime", 5, 203), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("operator", 4, 192), k("question", 3, 202),
-    ] },
+    ], required: &[3, 4, 5] },
     // 492
     NodeDef { path: "Questionnaire.item.answerOption", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9347,7 +9347,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 1, 72), k("id", 0, 202), k("initialSelected", 4, 190), k("modifierExtension", 2, 72),
         k("valueCoding", 3, 28), k("valueDate", 3, 193), k("valueInteger", 3, 198), k("valueReference", 3, 147),
         k("valueString", 3, 202), k("valueTime", 3, 203),
-    ] },
+    ], required: &[3] },
     // 493
     NodeDef { path: "Questionnaire.item.initial", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9359,7 +9359,7 @@ pub static NODES: [NodeDef; 682] = [
         k("valueBoolean", 3, 190), k("valueCoding", 3, 28), k("valueDate", 3, 193), k("valueDateTime", 3, 194),
         k("valueDecimal", 3, 195), k("valueInteger", 3, 198), k("valueQuantity", 3, 142), k("valueReference", 3, 147),
         k("valueString", 3, 202), k("valueTime", 3, 203), k("valueUri", 3, 205),
-    ] },
+    ], required: &[3] },
     // 494
     NodeDef { path: "QuestionnaireResponse", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -9387,7 +9387,7 @@ pub static NODES: [NodeDef; 682] = [
         k("implicitRules", 2, 205), k("item", 18, 11), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("partOf", 10, 147), k("questionnaire", 11, 191), k("source", 17, 147),
         k("status", 12, 192), k("subject", 13, 147), k("text", 4, 119),
-    ] },
+    ], required: &[12] },
     // 495
     NodeDef { path: "QuestionnaireResponse.item", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9401,7 +9401,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("answer", 6, 11), k("definition", 4, 205), k("extension", 1, 72), k("id", 0, 202),
         k("item", 7, 11), k("linkId", 3, 202), k("modifierExtension", 2, 72), k("text", 5, 202),
-    ] },
+    ], required: &[3] },
     // 496
     NodeDef { path: "QuestionnaireResponse.item.answer", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9414,7 +9414,7 @@ pub static NODES: [NodeDef; 682] = [
         k("valueAttachment", 3, 9), k("valueBoolean", 3, 190), k("valueCoding", 3, 28), k("valueDate", 3, 193),
         k("valueDateTime", 3, 194), k("valueDecimal", 3, 195), k("valueInteger", 3, 198), k("valueQuantity", 3, 142),
         k("valueReference", 3, 147), k("valueString", 3, 202), k("valueTime", 3, 203), k("valueUri", 3, 205),
-    ] },
+    ], required: &[] },
     // 497
     NodeDef { path: "Range", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9423,7 +9423,7 @@ pub static NODES: [NodeDef; 682] = [
         e("high", 0, 1, &[142], N, N),
     ], keys: &[
         k("extension", 1, 72), k("high", 3, 142), k("id", 0, 202), k("low", 2, 142),
-    ] },
+    ], required: &[] },
     // 498
     NodeDef { path: "Ratio", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9432,7 +9432,7 @@ pub static NODES: [NodeDef; 682] = [
         e("denominator", 0, 1, &[142], N, N),
     ], keys: &[
         k("denominator", 3, 142), k("extension", 1, 72), k("id", 0, 202), k("numerator", 2, 142),
-    ] },
+    ], required: &[] },
     // 499
     NodeDef { path: "Reference", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9444,7 +9444,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("display", 5, 202), k("extension", 1, 72), k("id", 0, 202), k("identifier", 4, 81),
         k("reference", 2, 202), k("type", 3, 205),
-    ] },
+    ], required: &[] },
     // 500
     NodeDef { path: "RelatedArtifact", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9460,7 +9460,7 @@ pub static NODES: [NodeDef; 682] = [
         k("citation", 5, 199), k("display", 4, 202), k("document", 7, 9), k("extension", 1, 72),
         k("id", 0, 202), k("label", 3, 202), k("resource", 8, 191), k("type", 2, 192),
         k("url", 6, 206),
-    ] },
+    ], required: &[2] },
     // 501
     NodeDef { path: "RelatedPerson", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -9489,7 +9489,7 @@ pub static NODES: [NodeDef; 682] = [
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("name", 12, 80), k("patient", 10, 147), k("period", 18, 132),
         k("photo", 17, 9), k("relationship", 11, 27), k("telecom", 13, 37), k("text", 4, 119),
-    ] },
+    ], required: &[10] },
     // 502
     NodeDef { path: "RelatedPerson.communication", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9500,7 +9500,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("language", 3, 27), k("modifierExtension", 2, 72),
         k("preferred", 4, 190),
-    ] },
+    ], required: &[3] },
     // 503
     NodeDef { path: "RequestGroup", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -9537,7 +9537,7 @@ pub static NODES: [NodeDef; 682] = [
         k("meta", 1, 115), k("modifierExtension", 7, 72), k("note", 24, 6), k("priority", 16, 192),
         k("reasonCode", 22, 27), k("reasonReference", 23, 147), k("replaces", 12, 147), k("status", 14, 192),
         k("subject", 18, 147), k("text", 4, 119),
-    ] },
+    ], required: &[14, 15] },
     // 504
     NodeDef { path: "RequestGroup.action", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9570,7 +9570,7 @@ pub static NODES: [NodeDef; 682] = [
         k("resource", 20, 147), k("selectionBehavior", 16, 192), k("textEquivalent", 6, 202), k("timingAge", 12, 4),
         k("timingDateTime", 12, 194), k("timingDuration", 12, 57), k("timingPeriod", 12, 132), k("timingRange", 12, 145),
         k("timingTiming", 12, 183), k("title", 4, 202), k("type", 14, 27),
-    ] },
+    ], required: &[] },
     // 505
     NodeDef { path: "RequestGroup.action.condition", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9581,7 +9581,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("expression", 4, 71), k("extension", 1, 72), k("id", 0, 202), k("kind", 3, 192),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 506
     NodeDef { path: "RequestGroup.action.relatedAction", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9593,7 +9593,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("actionId", 3, 196), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("offsetDuration", 5, 57), k("offsetRange", 5, 145), k("relationship", 4, 192),
-    ] },
+    ], required: &[3, 4] },
     // 507
     NodeDef { path: "ResearchDefinition", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -9650,7 +9650,7 @@ pub static NODES: [NodeDef; 682] = [
         k("status", 15, 192), k("subjectCodeableConcept", 17, 27), k("subjectReference", 17, 147), k("subtitle", 14, 202),
         k("text", 4, 119), k("title", 12, 202), k("topic", 31, 27), k("url", 8, 205),
         k("usage", 26, 202), k("useContext", 23, 185), k("version", 10, 202),
-    ] },
+    ], required: &[15, 38] },
     // 508
     NodeDef { path: "ResearchElementDefinition", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -9706,7 +9706,7 @@ pub static NODES: [NodeDef; 682] = [
         k("subtitle", 14, 202), k("text", 4, 119), k("title", 12, 202), k("topic", 31, 27),
         k("type", 38, 192), k("url", 8, 205), k("usage", 26, 202), k("useContext", 23, 185),
         k("variableType", 39, 192), k("version", 10, 202),
-    ] },
+    ], required: &[15, 38, 40] },
     // 509
     NodeDef { path: "ResearchElementDefinition.characteristic", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9731,7 +9731,7 @@ pub static NODES: [NodeDef; 682] = [
         k("participantEffectivePeriod", 12, 132), k("participantEffectiveTimeFromStart", 13, 57), k("participantEffectiveTiming", 12, 183), k("studyEffectiveDateTime", 8, 194),
         k("studyEffectiveDescription", 7, 202), k("studyEffectiveDuration", 8, 57), k("studyEffectiveGroupMeasure", 10, 192), k("studyEffectivePeriod", 8, 132),
         k("studyEffectiveTimeFromStart", 9, 57), k("studyEffectiveTiming", 8, 183), k("unitOfMeasure", 6, 27), k("usageContext", 4, 185),
-    ] },
+    ], required: &[3] },
     // 510
     NodeDef { path: "ResearchStudy", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -9775,7 +9775,7 @@ pub static NODES: [NodeDef; 682] = [
         k("period", 24, 132), k("phase", 14, 27), k("primaryPurposeType", 13, 27), k("principalInvestigator", 26, 147),
         k("protocol", 10, 147), k("reasonStopped", 28, 27), k("relatedArtifact", 19, 148), k("site", 27, 147),
         k("sponsor", 25, 147), k("status", 12, 192), k("text", 4, 119), k("title", 9, 202),
-    ] },
+    ], required: &[12] },
     // 511
     NodeDef { path: "ResearchStudy.arm", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9787,7 +9787,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 5, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("name", 3, 202), k("type", 4, 27),
-    ] },
+    ], required: &[3] },
     // 512
     NodeDef { path: "ResearchStudy.objective", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9798,7 +9798,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("name", 3, 202),
         k("type", 4, 27),
-    ] },
+    ], required: &[] },
     // 513
     NodeDef { path: "ResearchSubject", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -9822,7 +9822,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("individual", 12, 147), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("period", 10, 132), k("status", 9, 192), k("study", 11, 147), k("text", 4, 119),
-    ] },
+    ], required: &[9, 11, 12] },
     // 514
     NodeDef { path: "Resource", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -9831,7 +9831,7 @@ pub static NODES: [NodeDef; 682] = [
         e("language", 0, 1, &[192], N, N),
     ], keys: &[
         k("id", 0, 196), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
-    ] },
+    ], required: &[] },
     // 515
     NodeDef { path: "RiskAssessment", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -9867,7 +9867,7 @@ pub static NODES: [NodeDef; 682] = [
         k("occurrenceDateTime", 16, 194), k("occurrencePeriod", 16, 132), k("parent", 10, 147), k("performer", 18, 147),
         k("prediction", 22, 11), k("reasonCode", 19, 27), k("reasonReference", 20, 147), k("status", 11, 192),
         k("subject", 14, 147), k("text", 4, 119),
-    ] },
+    ], required: &[11, 14] },
     // 516
     NodeDef { path: "RiskAssessment.prediction", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9883,7 +9883,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("outcome", 3, 27),
         k("probabilityDecimal", 4, 195), k("probabilityRange", 4, 145), k("qualitativeRisk", 5, 27), k("rationale", 8, 202),
         k("relativeRisk", 6, 195), k("whenPeriod", 7, 132), k("whenRange", 7, 145),
-    ] },
+    ], required: &[] },
     // 517
     NodeDef { path: "RiskEvidenceSynthesis", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -9936,7 +9936,7 @@ pub static NODES: [NodeDef; 682] = [
         k("riskEstimate", 37, 11), k("sampleSize", 36, 11), k("status", 13, 192), k("studyType", 32, 27),
         k("synthesisType", 31, 27), k("text", 4, 119), k("title", 12, 202), k("topic", 25, 27),
         k("url", 8, 205), k("useContext", 19, 185), k("version", 10, 202),
-    ] },
+    ], required: &[13, 33, 35] },
     // 518
     NodeDef { path: "RiskEvidenceSynthesis.sampleSize", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9948,7 +9948,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 3, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("numberOfParticipants", 5, 198), k("numberOfStudies", 4, 198),
-    ] },
+    ], required: &[] },
     // 519
     NodeDef { path: "RiskEvidenceSynthesis.riskEstimate", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9965,7 +9965,7 @@ pub static NODES: [NodeDef; 682] = [
         k("denominatorCount", 7, 198), k("description", 3, 202), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("numeratorCount", 8, 198), k("precisionEstimate", 9, 11), k("type", 4, 27),
         k("unitOfMeasure", 6, 27), k("value", 5, 195),
-    ] },
+    ], required: &[] },
     // 520
     NodeDef { path: "RiskEvidenceSynthesis.riskEstimate.precisionEstimate", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9978,7 +9978,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("from", 5, 195), k("id", 0, 202), k("level", 4, 195),
         k("modifierExtension", 2, 72), k("to", 6, 195), k("type", 3, 27),
-    ] },
+    ], required: &[] },
     // 521
     NodeDef { path: "RiskEvidenceSynthesis.certainty", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -9990,7 +9990,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("certaintySubcomponent", 5, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("note", 4, 6), k("rating", 3, 27),
-    ] },
+    ], required: &[] },
     // 522
     NodeDef { path: "RiskEvidenceSynthesis.certainty.certaintySubcomponent", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10002,7 +10002,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("note", 5, 6),
         k("rating", 4, 27), k("type", 3, 27),
-    ] },
+    ], required: &[] },
     // 523
     NodeDef { path: "SampledData", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10018,7 +10018,7 @@ pub static NODES: [NodeDef; 682] = [
         k("data", 8, 202), k("dimensions", 7, 201), k("extension", 1, 72), k("factor", 4, 195),
         k("id", 0, 202), k("lowerLimit", 5, 195), k("origin", 2, 142), k("period", 3, 195),
         k("upperLimit", 6, 195),
-    ] },
+    ], required: &[2, 3, 7] },
     // 524
     NodeDef { path: "Schedule", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -10042,7 +10042,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72), k("planningHorizon", 14, 132),
         k("serviceCategory", 10, 27), k("serviceType", 11, 27), k("specialty", 12, 27), k("text", 4, 119),
-    ] },
+    ], required: &[13] },
     // 525
     NodeDef { path: "SearchParameter", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -10089,7 +10089,7 @@ pub static NODES: [NodeDef; 682] = [
         k("purpose", 20, 199), k("status", 12, 192), k("target", 27, 192), k("text", 4, 119),
         k("type", 23, 192), k("url", 8, 205), k("useContext", 18, 185), k("version", 9, 202),
         k("xpath", 25, 202), k("xpathUsage", 26, 192),
-    ] },
+    ], required: &[8, 10, 12, 17, 21, 22, 23] },
     // 526
     NodeDef { path: "SearchParameter.component", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10100,7 +10100,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("definition", 3, 191), k("expression", 4, 202), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3, 4] },
     // 527
     NodeDef { path: "ServiceRequest", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -10157,7 +10157,7 @@ pub static NODES: [NodeDef; 682] = [
         k("reasonReference", 33, 147), k("relevantHistory", 40, 147), k("replaces", 12, 147), k("requester", 27, 147),
         k("requisition", 13, 81), k("specimen", 36, 147), k("status", 14, 192), k("subject", 22, 147),
         k("supportingInfo", 35, 147), k("text", 4, 119),
-    ] },
+    ], required: &[14, 15, 22] },
     // 528
     NodeDef { path: "Signature", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10173,7 +10173,7 @@ pub static NODES: [NodeDef; 682] = [
         k("data", 8, 189), k("extension", 1, 72), k("id", 0, 202), k("onBehalfOf", 5, 147),
         k("sigFormat", 7, 192), k("targetFormat", 6, 192), k("type", 2, 28), k("when", 3, 197),
         k("who", 4, 147),
-    ] },
+    ], required: &[2, 3, 4] },
     // 529
     NodeDef { path: "Slot", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -10201,7 +10201,7 @@ pub static NODES: [NodeDef; 682] = [
         k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72), k("overbooked", 17, 190),
         k("schedule", 13, 147), k("serviceCategory", 9, 27), k("serviceType", 10, 27), k("specialty", 11, 27),
         k("start", 15, 197), k("status", 14, 192), k("text", 4, 119),
-    ] },
+    ], required: &[13, 14, 15, 16] },
     // 530
     NodeDef { path: "Specimen", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -10232,7 +10232,7 @@ pub static NODES: [NodeDef; 682] = [
         k("note", 20, 6), k("parent", 14, 147), k("processing", 17, 11), k("receivedTime", 13, 194),
         k("request", 15, 147), k("status", 10, 192), k("subject", 12, 147), k("text", 4, 119),
         k("type", 11, 27),
-    ] },
+    ], required: &[] },
     // 531
     NodeDef { path: "Specimen.collection", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10249,7 +10249,7 @@ pub static NODES: [NodeDef; 682] = [
         k("bodySite", 8, 27), k("collectedDateTime", 4, 194), k("collectedPeriod", 4, 132), k("collector", 3, 147),
         k("duration", 5, 57), k("extension", 1, 72), k("fastingStatusCodeableConcept", 9, 27), k("fastingStatusDuration", 9, 57),
         k("id", 0, 202), k("method", 7, 27), k("modifierExtension", 2, 72), k("quantity", 6, 142),
-    ] },
+    ], required: &[] },
     // 532
     NodeDef { path: "Specimen.processing", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10262,7 +10262,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("additive", 5, 147), k("description", 3, 202), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("procedure", 4, 27), k("timeDateTime", 6, 194), k("timePeriod", 6, 132),
-    ] },
+    ], required: &[] },
     // 533
     NodeDef { path: "Specimen.container", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10278,7 +10278,7 @@ pub static NODES: [NodeDef; 682] = [
         k("additiveCodeableConcept", 8, 27), k("additiveReference", 8, 147), k("capacity", 6, 142), k("description", 4, 202),
         k("extension", 1, 72), k("id", 0, 202), k("identifier", 3, 81), k("modifierExtension", 2, 72),
         k("specimenQuantity", 7, 142), k("type", 5, 27),
-    ] },
+    ], required: &[] },
     // 534
     NodeDef { path: "SpecimenDefinition", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -10300,7 +10300,7 @@ pub static NODES: [NodeDef; 682] = [
         k("identifier", 8, 81), k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("patientPreparation", 10, 27), k("text", 4, 119), k("timeAspect", 11, 202),
         k("typeCollected", 9, 27), k("typeTested", 13, 11),
-    ] },
+    ], required: &[] },
     // 535
     NodeDef { path: "SpecimenDefinition.typeTested", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10318,7 +10318,7 @@ pub static NODES: [NodeDef; 682] = [
         k("container", 6, 11), k("extension", 1, 72), k("handling", 10, 11), k("id", 0, 202),
         k("isDerived", 3, 190), k("modifierExtension", 2, 72), k("preference", 5, 192), k("rejectionCriterion", 9, 27),
         k("requirement", 7, 202), k("retentionTime", 8, 57), k("type", 4, 27),
-    ] },
+    ], required: &[5] },
     // 536
     NodeDef { path: "SpecimenDefinition.typeTested.container", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10336,7 +10336,7 @@ pub static NODES: [NodeDef; 682] = [
         k("additive", 9, 11), k("cap", 5, 27), k("capacity", 7, 142), k("description", 6, 202),
         k("extension", 1, 72), k("id", 0, 202), k("material", 3, 27), k("minimumVolumeQuantity", 8, 142),
         k("minimumVolumeString", 8, 202), k("modifierExtension", 2, 72), k("preparation", 10, 202), k("type", 4, 27),
-    ] },
+    ], required: &[] },
     // 537
     NodeDef { path: "SpecimenDefinition.typeTested.container.additive", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10346,7 +10346,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("additiveCodeableConcept", 3, 27), k("additiveReference", 3, 147), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 538
     NodeDef { path: "SpecimenDefinition.typeTested.handling", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10359,7 +10359,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("instruction", 6, 202), k("maxDuration", 5, 57),
         k("modifierExtension", 2, 72), k("temperatureQualifier", 3, 27), k("temperatureRange", 4, 145),
-    ] },
+    ], required: &[] },
     // 539
     NodeDef { path: "StructureDefinition", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -10407,7 +10407,7 @@ pub static NODES: [NodeDef; 682] = [
         k("name", 11, 202), k("publisher", 16, 202), k("purpose", 21, 199), k("snapshot", 33, 11),
         k("status", 13, 192), k("text", 4, 119), k("title", 12, 202), k("type", 30, 205),
         k("url", 8, 205), k("useContext", 19, 185), k("version", 10, 202),
-    ] },
+    ], required: &[8, 11, 13, 26, 27, 30] },
     // 540
     NodeDef { path: "StructureDefinition.mapping", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10420,7 +10420,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("comment", 6, 202), k("extension", 1, 72), k("id", 0, 202), k("identity", 3, 196),
         k("modifierExtension", 2, 72), k("name", 5, 202), k("uri", 4, 205),
-    ] },
+    ], required: &[3] },
     // 541
     NodeDef { path: "StructureDefinition.context", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10431,7 +10431,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("expression", 4, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("type", 3, 192),
-    ] },
+    ], required: &[3, 4] },
     // 542
     NodeDef { path: "StructureDefinition.snapshot", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10440,7 +10440,7 @@ pub static NODES: [NodeDef; 682] = [
         e("element", 1, U, &[60], N, N),
     ], keys: &[
         k("element", 3, 60), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 543
     NodeDef { path: "StructureDefinition.differential", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10449,7 +10449,7 @@ pub static NODES: [NodeDef; 682] = [
         e("element", 1, U, &[60], N, N),
     ], keys: &[
         k("element", 3, 60), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 544
     NodeDef { path: "StructureMap", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -10486,7 +10486,7 @@ pub static NODES: [NodeDef; 682] = [
         k("name", 11, 202), k("publisher", 16, 202), k("purpose", 21, 199), k("status", 13, 192),
         k("structure", 23, 11), k("text", 4, 119), k("title", 12, 202), k("url", 8, 205),
         k("useContext", 19, 185), k("version", 10, 202),
-    ] },
+    ], required: &[8, 11, 13, 25] },
     // 545
     NodeDef { path: "StructureMap.structure", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10499,7 +10499,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("alias", 5, 202), k("documentation", 6, 202), k("extension", 1, 72), k("id", 0, 202),
         k("mode", 4, 192), k("modifierExtension", 2, 72), k("url", 3, 191),
-    ] },
+    ], required: &[3, 4] },
     // 546
     NodeDef { path: "StructureMap.group", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10515,7 +10515,7 @@ pub static NODES: [NodeDef; 682] = [
         k("documentation", 6, 202), k("extends", 4, 196), k("extension", 1, 72), k("id", 0, 202),
         k("input", 7, 11), k("modifierExtension", 2, 72), k("name", 3, 196), k("rule", 8, 11),
         k("typeMode", 5, 192),
-    ] },
+    ], required: &[3, 5, 7, 8] },
     // 547
     NodeDef { path: "StructureMap.group.input", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10528,7 +10528,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("documentation", 6, 202), k("extension", 1, 72), k("id", 0, 202), k("mode", 5, 192),
         k("modifierExtension", 2, 72), k("name", 3, 196), k("type", 4, 202),
-    ] },
+    ], required: &[3, 5] },
     // 548
     NodeDef { path: "StructureMap.group.rule", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10544,7 +10544,7 @@ pub static NODES: [NodeDef; 682] = [
         k("dependent", 7, 11), k("documentation", 8, 202), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("name", 3, 196), k("rule", 6, 11), k("source", 4, 11),
         k("target", 5, 11),
-    ] },
+    ], required: &[3, 4] },
     // 549
     NodeDef { path: "StructureMap.group.rule.source", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10578,7 +10578,7 @@ pub static NODES: [NodeDef; 682] = [
         k("defaultValueUuid", 7, 207), k("element", 8, 202), k("extension", 1, 72), k("id", 0, 202),
         k("listMode", 9, 192), k("logMessage", 13, 202), k("max", 5, 202), k("min", 4, 198),
         k("modifierExtension", 2, 72), k("type", 6, 202), k("variable", 10, 196),
-    ] },
+    ], required: &[3] },
     // 550
     NodeDef { path: "StructureMap.group.rule.target", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10596,7 +10596,7 @@ pub static NODES: [NodeDef; 682] = [
         k("context", 3, 196), k("contextType", 4, 192), k("element", 5, 202), k("extension", 1, 72),
         k("id", 0, 202), k("listMode", 7, 192), k("listRuleId", 8, 196), k("modifierExtension", 2, 72),
         k("parameter", 10, 11), k("transform", 9, 192), k("variable", 6, 196),
-    ] },
+    ], required: &[] },
     // 551
     NodeDef { path: "StructureMap.group.rule.target.parameter", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10606,7 +10606,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("valueBoolean", 3, 190),
         k("valueDecimal", 3, 195), k("valueId", 3, 196), k("valueInteger", 3, 198), k("valueString", 3, 202),
-    ] },
+    ], required: &[3] },
     // 552
     NodeDef { path: "StructureMap.group.rule.dependent", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10617,7 +10617,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("name", 3, 196),
         k("variable", 4, 202),
-    ] },
+    ], required: &[3, 4] },
     // 553
     NodeDef { path: "Subscription", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -10640,7 +10640,7 @@ pub static NODES: [NodeDef; 682] = [
         k("end", 10, 197), k("error", 13, 202), k("extension", 6, 72), k("id", 0, 196),
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("reason", 11, 202), k("status", 8, 192), k("text", 4, 119),
-    ] },
+    ], required: &[8, 11, 12, 14] },
     // 554
     NodeDef { path: "Subscription.channel", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10653,7 +10653,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("endpoint", 4, 206), k("extension", 1, 72), k("header", 6, 202), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("payload", 5, 192), k("type", 3, 192),
-    ] },
+    ], required: &[3] },
     // 555
     NodeDef { path: "Substance", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -10676,7 +10676,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("ingredient", 14, 11), k("instance", 13, 11), k("language", 3, 192), k("meta", 1, 115),
         k("modifierExtension", 7, 72), k("status", 9, 192), k("text", 4, 119),
-    ] },
+    ], required: &[11] },
     // 556
     NodeDef { path: "Substance.instance", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10688,7 +10688,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("expiry", 4, 194), k("extension", 1, 72), k("id", 0, 202), k("identifier", 3, 81),
         k("modifierExtension", 2, 72), k("quantity", 5, 142),
-    ] },
+    ], required: &[] },
     // 557
     NodeDef { path: "Substance.ingredient", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10699,7 +10699,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("quantity", 3, 146),
         k("substanceCodeableConcept", 4, 27), k("substanceReference", 4, 147),
-    ] },
+    ], required: &[4] },
     // 558
     NodeDef { path: "SubstanceAmount", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10713,7 +10713,7 @@ pub static NODES: [NodeDef; 682] = [
         k("amountQuantity", 3, 142), k("amountRange", 3, 145), k("amountString", 3, 202), k("amountText", 5, 202),
         k("amountType", 4, 27), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("referenceRange", 6, 59),
-    ] },
+    ], required: &[] },
     // 559
     NodeDef { path: "SubstanceAmount.referenceRange", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10722,7 +10722,7 @@ pub static NODES: [NodeDef; 682] = [
         e("highLimit", 0, 1, &[142], N, N),
     ], keys: &[
         k("extension", 1, 72), k("highLimit", 3, 142), k("id", 0, 202), k("lowLimit", 2, 142),
-    ] },
+    ], required: &[] },
     // 560
     NodeDef { path: "SubstanceNucleicAcid", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -10743,7 +10743,7 @@ pub static NODES: [NodeDef; 682] = [
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("numberOfSubunits", 9, 198), k("oligoNucleotideType", 11, 27), k("sequenceType", 8, 27), k("subunit", 12, 11),
         k("text", 4, 119),
-    ] },
+    ], required: &[] },
     // 561
     NodeDef { path: "SubstanceNucleicAcid.subunit", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10761,7 +10761,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 1, 72), k("fivePrime", 7, 27), k("id", 0, 202), k("length", 5, 198),
         k("linkage", 9, 11), k("modifierExtension", 2, 72), k("sequence", 4, 202), k("sequenceAttachment", 6, 9),
         k("subunit", 3, 198), k("sugar", 10, 11), k("threePrime", 8, 27),
-    ] },
+    ], required: &[] },
     // 562
     NodeDef { path: "SubstanceNucleicAcid.subunit.linkage", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10774,7 +10774,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("connectivity", 3, 202), k("extension", 1, 72), k("id", 0, 202), k("identifier", 4, 81),
         k("modifierExtension", 2, 72), k("name", 5, 202), k("residueSite", 6, 202),
-    ] },
+    ], required: &[] },
     // 563
     NodeDef { path: "SubstanceNucleicAcid.subunit.sugar", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10786,7 +10786,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("identifier", 3, 81), k("modifierExtension", 2, 72),
         k("name", 4, 202), k("residueSite", 5, 202),
-    ] },
+    ], required: &[] },
     // 564
     NodeDef { path: "SubstancePolymer", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -10808,7 +10808,7 @@ pub static NODES: [NodeDef; 682] = [
         k("geometry", 9, 27), k("id", 0, 196), k("implicitRules", 2, 205), k("language", 3, 192),
         k("meta", 1, 115), k("modification", 11, 202), k("modifierExtension", 7, 72), k("monomerSet", 12, 11),
         k("repeat", 13, 11), k("text", 4, 119),
-    ] },
+    ], required: &[] },
     // 565
     NodeDef { path: "SubstancePolymer.monomerSet", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10819,7 +10819,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("ratioType", 3, 27),
         k("startingMaterial", 4, 11),
-    ] },
+    ], required: &[] },
     // 566
     NodeDef { path: "SubstancePolymer.monomerSet.startingMaterial", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10832,7 +10832,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("amount", 6, 170), k("extension", 1, 72), k("id", 0, 202), k("isDefining", 5, 190),
         k("material", 3, 27), k("modifierExtension", 2, 72), k("type", 4, 27),
-    ] },
+    ], required: &[] },
     // 567
     NodeDef { path: "SubstancePolymer.repeat", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10845,7 +10845,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("averageMolecularFormula", 4, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("numberOfUnits", 3, 198), k("repeatUnit", 6, 11), k("repeatUnitAmountType", 5, 27),
-    ] },
+    ], required: &[] },
     // 568
     NodeDef { path: "SubstancePolymer.repeat.repeatUnit", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10859,7 +10859,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("amount", 5, 170), k("degreeOfPolymerisation", 6, 11), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("orientationOfPolymerisation", 3, 27), k("repeatUnit", 4, 202), k("structuralRepresentation", 7, 11),
-    ] },
+    ], required: &[] },
     // 569
     NodeDef { path: "SubstancePolymer.repeat.repeatUnit.degreeOfPolymerisation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10870,7 +10870,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("amount", 4, 170), k("degree", 3, 27), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 570
     NodeDef { path: "SubstancePolymer.repeat.repeatUnit.structuralRepresentation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10882,7 +10882,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("attachment", 5, 9), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("representation", 4, 202), k("type", 3, 27),
-    ] },
+    ], required: &[] },
     // 571
     NodeDef { path: "SubstanceProtein", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -10901,7 +10901,7 @@ pub static NODES: [NodeDef; 682] = [
         k("contained", 5, 155), k("disulfideLinkage", 10, 202), k("extension", 6, 72), k("id", 0, 196),
         k("implicitRules", 2, 205), k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("numberOfSubunits", 9, 198), k("sequenceType", 8, 27), k("subunit", 11, 11), k("text", 4, 119),
-    ] },
+    ], required: &[] },
     // 572
     NodeDef { path: "SubstanceProtein.subunit", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10919,7 +10919,7 @@ pub static NODES: [NodeDef; 682] = [
         k("cTerminalModification", 10, 202), k("cTerminalModificationId", 9, 81), k("extension", 1, 72), k("id", 0, 202),
         k("length", 5, 198), k("modifierExtension", 2, 72), k("nTerminalModification", 8, 202), k("nTerminalModificationId", 7, 81),
         k("sequence", 4, 202), k("sequenceAttachment", 6, 9), k("subunit", 3, 198),
-    ] },
+    ], required: &[] },
     // 573
     NodeDef { path: "SubstanceReferenceInformation", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -10940,7 +10940,7 @@ pub static NODES: [NodeDef; 682] = [
         k("gene", 9, 11), k("geneElement", 10, 11), k("id", 0, 196), k("implicitRules", 2, 205),
         k("language", 3, 192), k("meta", 1, 115), k("modifierExtension", 7, 72), k("target", 12, 11),
         k("text", 4, 119),
-    ] },
+    ], required: &[] },
     // 574
     NodeDef { path: "SubstanceReferenceInformation.gene", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10952,7 +10952,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("gene", 4, 27), k("geneSequenceOrigin", 3, 27), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("source", 5, 147),
-    ] },
+    ], required: &[] },
     // 575
     NodeDef { path: "SubstanceReferenceInformation.geneElement", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10964,7 +10964,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("element", 4, 81), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("source", 5, 147), k("type", 3, 27),
-    ] },
+    ], required: &[] },
     // 576
     NodeDef { path: "SubstanceReferenceInformation.classification", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10977,7 +10977,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("classification", 4, 27), k("domain", 3, 27), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("source", 6, 147), k("subtype", 5, 27),
-    ] },
+    ], required: &[] },
     // 577
     NodeDef { path: "SubstanceReferenceInformation.target", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -10996,7 +10996,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 1, 72), k("id", 0, 202), k("interaction", 5, 27), k("modifierExtension", 2, 72),
         k("organism", 6, 27), k("organismType", 7, 27), k("source", 10, 147), k("target", 3, 81),
         k("type", 4, 27),
-    ] },
+    ], required: &[] },
     // 578
     NodeDef { path: "SubstanceSourceMaterial", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -11027,7 +11027,7 @@ pub static NODES: [NodeDef; 682] = [
         k("organismId", 11, 81), k("organismName", 12, 202), k("parentSubstanceId", 13, 81), k("parentSubstanceName", 14, 202),
         k("partDescription", 20, 11), k("sourceMaterialClass", 8, 27), k("sourceMaterialState", 10, 27), k("sourceMaterialType", 9, 27),
         k("text", 4, 119),
-    ] },
+    ], required: &[] },
     // 579
     NodeDef { path: "SubstanceSourceMaterial.fractionDescription", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11038,7 +11038,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("fraction", 3, 202), k("id", 0, 202), k("materialType", 4, 27),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 580
     NodeDef { path: "SubstanceSourceMaterial.organism", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11056,7 +11056,7 @@ pub static NODES: [NodeDef; 682] = [
         k("author", 8, 11), k("extension", 1, 72), k("family", 3, 27), k("genus", 4, 27),
         k("hybrid", 9, 11), k("id", 0, 202), k("intraspecificDescription", 7, 202), k("intraspecificType", 6, 27),
         k("modifierExtension", 2, 72), k("organismGeneral", 10, 11), k("species", 5, 27),
-    ] },
+    ], required: &[] },
     // 581
     NodeDef { path: "SubstanceSourceMaterial.organism.author", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11067,7 +11067,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("authorDescription", 4, 202), k("authorType", 3, 27), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[] },
     // 582
     NodeDef { path: "SubstanceSourceMaterial.organism.hybrid", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11081,7 +11081,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("hybridType", 7, 27), k("id", 0, 202), k("maternalOrganismId", 3, 202),
         k("maternalOrganismName", 4, 202), k("modifierExtension", 2, 72), k("paternalOrganismId", 5, 202), k("paternalOrganismName", 6, 202),
-    ] },
+    ], required: &[] },
     // 583
     NodeDef { path: "SubstanceSourceMaterial.organism.organismGeneral", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11094,7 +11094,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("class", 5, 27), k("extension", 1, 72), k("id", 0, 202), k("kingdom", 3, 27),
         k("modifierExtension", 2, 72), k("order", 6, 27), k("phylum", 4, 27),
-    ] },
+    ], required: &[] },
     // 584
     NodeDef { path: "SubstanceSourceMaterial.partDescription", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11105,7 +11105,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("part", 3, 27),
         k("partLocation", 4, 27),
-    ] },
+    ], required: &[] },
     // 585
     NodeDef { path: "SubstanceSpecification", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -11143,7 +11143,7 @@ pub static NODES: [NodeDef; 682] = [
         k("polymer", 24, 147), k("property", 16, 11), k("protein", 25, 147), k("referenceInformation", 17, 147),
         k("relationship", 22, 11), k("source", 13, 147), k("sourceMaterial", 26, 147), k("status", 10, 27),
         k("structure", 18, 11), k("text", 4, 119), k("type", 9, 27),
-    ] },
+    ], required: &[] },
     // 586
     NodeDef { path: "SubstanceSpecification.moiety", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11160,7 +11160,7 @@ pub static NODES: [NodeDef; 682] = [
         k("amountQuantity", 9, 142), k("amountString", 9, 202), k("extension", 1, 72), k("id", 0, 202),
         k("identifier", 4, 81), k("modifierExtension", 2, 72), k("molecularFormula", 8, 202), k("name", 5, 202),
         k("opticalActivity", 7, 27), k("role", 3, 27), k("stereochemistry", 6, 27),
-    ] },
+    ], required: &[] },
     // 587
     NodeDef { path: "SubstanceSpecification.property", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11175,7 +11175,7 @@ pub static NODES: [NodeDef; 682] = [
         k("amountQuantity", 7, 142), k("amountString", 7, 202), k("category", 3, 27), k("code", 4, 27),
         k("definingSubstanceCodeableConcept", 6, 27), k("definingSubstanceReference", 6, 147), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("parameters", 5, 202),
-    ] },
+    ], required: &[] },
     // 588
     NodeDef { path: "SubstanceSpecification.structure", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11193,7 +11193,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 1, 72), k("id", 0, 202), k("isotope", 7, 11), k("modifierExtension", 2, 72),
         k("molecularFormula", 5, 202), k("molecularFormulaByMoiety", 6, 202), k("molecularWeight", 8, 11), k("opticalActivity", 4, 27),
         k("representation", 10, 11), k("source", 9, 147), k("stereochemistry", 3, 27),
-    ] },
+    ], required: &[] },
     // 589
     NodeDef { path: "SubstanceSpecification.structure.isotope", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11207,7 +11207,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("halfLife", 6, 142), k("id", 0, 202), k("identifier", 3, 81),
         k("modifierExtension", 2, 72), k("molecularWeight", 7, 11), k("name", 4, 27), k("substitution", 5, 27),
-    ] },
+    ], required: &[] },
     // 590
     NodeDef { path: "SubstanceSpecification.structure.isotope.molecularWeight", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11219,7 +11219,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("amount", 5, 142), k("extension", 1, 72), k("id", 0, 202), k("method", 3, 27),
         k("modifierExtension", 2, 72), k("type", 4, 27),
-    ] },
+    ], required: &[] },
     // 591
     NodeDef { path: "SubstanceSpecification.structure.representation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11231,7 +11231,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("attachment", 5, 9), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("representation", 4, 202), k("type", 3, 27),
-    ] },
+    ], required: &[] },
     // 592
     NodeDef { path: "SubstanceSpecification.code", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11245,7 +11245,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("comment", 6, 202), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("source", 7, 147), k("status", 4, 27), k("statusDate", 5, 194),
-    ] },
+    ], required: &[] },
     // 593
     NodeDef { path: "SubstanceSpecification.name", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11267,7 +11267,7 @@ pub static NODES: [NodeDef; 682] = [
         k("language", 7, 27), k("modifierExtension", 2, 72), k("name", 3, 202), k("official", 12, 11),
         k("preferred", 6, 190), k("source", 13, 147), k("status", 5, 27), k("synonym", 10, 11),
         k("translation", 11, 11), k("type", 4, 27),
-    ] },
+    ], required: &[3] },
     // 594
     NodeDef { path: "SubstanceSpecification.name.official", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11279,7 +11279,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("authority", 3, 27), k("date", 5, 194), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("status", 4, 27),
-    ] },
+    ], required: &[] },
     // 595
     NodeDef { path: "SubstanceSpecification.relationship", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11297,7 +11297,7 @@ pub static NODES: [NodeDef; 682] = [
         k("amountString", 6, 202), k("amountType", 8, 27), k("extension", 1, 72), k("id", 0, 202),
         k("isDefining", 5, 190), k("modifierExtension", 2, 72), k("relationship", 4, 27), k("source", 9, 147),
         k("substanceCodeableConcept", 3, 27), k("substanceReference", 3, 147),
-    ] },
+    ], required: &[] },
     // 596
     NodeDef { path: "SupplyDelivery", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -11326,7 +11326,7 @@ pub static NODES: [NodeDef; 682] = [
         k("occurrenceTiming", 15, 183), k("partOf", 10, 147), k("patient", 12, 147), k("receiver", 18, 147),
         k("status", 11, 192), k("suppliedItem", 14, 11), k("supplier", 16, 147), k("text", 4, 119),
         k("type", 13, 27),
-    ] },
+    ], required: &[] },
     // 597
     NodeDef { path: "SupplyDelivery.suppliedItem", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11337,7 +11337,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("itemCodeableConcept", 4, 27), k("itemReference", 4, 147),
         k("modifierExtension", 2, 72), k("quantity", 3, 142),
-    ] },
+    ], required: &[] },
     // 598
     NodeDef { path: "SupplyRequest", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -11371,7 +11371,7 @@ pub static NODES: [NodeDef; 682] = [
         k("occurrenceTiming", 15, 183), k("parameter", 14, 11), k("priority", 11, 192), k("quantity", 13, 142),
         k("reasonCode", 19, 27), k("reasonReference", 20, 147), k("requester", 17, 147), k("status", 9, 192),
         k("supplier", 18, 147), k("text", 4, 119),
-    ] },
+    ], required: &[12, 13] },
     // 599
     NodeDef { path: "SupplyRequest.parameter", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11382,7 +11382,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 27), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("valueBoolean", 4, 190), k("valueCodeableConcept", 4, 27), k("valueQuantity", 4, 142), k("valueRange", 4, 145),
-    ] },
+    ], required: &[] },
     // 600
     NodeDef { path: "Task", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -11435,7 +11435,7 @@ pub static NODES: [NodeDef; 682] = [
         k("partOf", 13, 147), k("performerType", 28, 27), k("priority", 18, 192), k("reasonCode", 31, 27),
         k("reasonReference", 32, 147), k("relevantHistory", 35, 147), k("requester", 27, 147), k("restriction", 36, 11),
         k("status", 14, 192), k("statusReason", 15, 27), k("text", 4, 119),
-    ] },
+    ], required: &[14, 17] },
     // 601
     NodeDef { path: "Task.restriction", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11447,7 +11447,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("period", 4, 132),
         k("recipient", 5, 147), k("repetitions", 3, 201),
-    ] },
+    ], required: &[] },
     // 602
     NodeDef { path: "Task.input", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11470,7 +11470,7 @@ pub static NODES: [NodeDef; 682] = [
         k("valueSignature", 4, 162), k("valueString", 4, 202), k("valueTime", 4, 203), k("valueTiming", 4, 183),
         k("valueTriggerDefinition", 4, 184), k("valueUnsignedInt", 4, 204), k("valueUri", 4, 205), k("valueUrl", 4, 206),
         k("valueUsageContext", 4, 185), k("valueUuid", 4, 207),
-    ] },
+    ], required: &[3, 4] },
     // 603
     NodeDef { path: "Task.output", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11493,7 +11493,7 @@ pub static NODES: [NodeDef; 682] = [
         k("valueSignature", 4, 162), k("valueString", 4, 202), k("valueTime", 4, 203), k("valueTiming", 4, 183),
         k("valueTriggerDefinition", 4, 184), k("valueUnsignedInt", 4, 204), k("valueUri", 4, 205), k("valueUrl", 4, 206),
         k("valueUsageContext", 4, 185), k("valueUuid", 4, 207),
-    ] },
+    ], required: &[3, 4] },
     // 604
     NodeDef { path: "TerminologyCapabilities", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -11537,7 +11537,7 @@ pub static NODES: [NodeDef; 682] = [
         k("name", 10, 202), k("publisher", 15, 202), k("purpose", 20, 199), k("software", 23, 11),
         k("status", 12, 192), k("text", 4, 119), k("title", 11, 202), k("translation", 30, 11),
         k("url", 8, 205), k("useContext", 18, 185), k("validateCode", 29, 11), k("version", 9, 202),
-    ] },
+    ], required: &[12, 14, 22] },
     // 605
     NodeDef { path: "TerminologyCapabilities.software", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11548,7 +11548,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("name", 3, 202),
         k("version", 4, 202),
-    ] },
+    ], required: &[3] },
     // 606
     NodeDef { path: "TerminologyCapabilities.implementation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11559,7 +11559,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 3, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("url", 4, 206),
-    ] },
+    ], required: &[3] },
     // 607
     NodeDef { path: "TerminologyCapabilities.codeSystem", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11571,7 +11571,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("subsumption", 5, 190),
         k("uri", 3, 191), k("version", 4, 11),
-    ] },
+    ], required: &[] },
     // 608
     NodeDef { path: "TerminologyCapabilities.codeSystem.version", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11587,7 +11587,7 @@ pub static NODES: [NodeDef; 682] = [
         k("code", 3, 202), k("compositional", 5, 190), k("extension", 1, 72), k("filter", 7, 11),
         k("id", 0, 202), k("isDefault", 4, 190), k("language", 6, 192), k("modifierExtension", 2, 72),
         k("property", 8, 192),
-    ] },
+    ], required: &[] },
     // 609
     NodeDef { path: "TerminologyCapabilities.codeSystem.version.filter", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11598,7 +11598,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 192), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("op", 4, 192),
-    ] },
+    ], required: &[3, 4] },
     // 610
     NodeDef { path: "TerminologyCapabilities.expansion", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11612,7 +11612,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("hierarchical", 3, 190), k("id", 0, 202), k("incomplete", 5, 190),
         k("modifierExtension", 2, 72), k("paging", 4, 190), k("parameter", 6, 11), k("textFilter", 7, 199),
-    ] },
+    ], required: &[] },
     // 611
     NodeDef { path: "TerminologyCapabilities.expansion.parameter", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11623,7 +11623,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("documentation", 4, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("name", 3, 192),
-    ] },
+    ], required: &[3] },
     // 612
     NodeDef { path: "TerminologyCapabilities.validateCode", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11632,7 +11632,7 @@ pub static NODES: [NodeDef; 682] = [
         e("translations", 1, 1, &[190], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("translations", 3, 190),
-    ] },
+    ], required: &[3] },
     // 613
     NodeDef { path: "TerminologyCapabilities.translation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11641,7 +11641,7 @@ pub static NODES: [NodeDef; 682] = [
         e("needsMap", 1, 1, &[190], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("needsMap", 3, 190),
-    ] },
+    ], required: &[3] },
     // 614
     NodeDef { path: "TerminologyCapabilities.closure", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11650,7 +11650,7 @@ pub static NODES: [NodeDef; 682] = [
         e("translation", 0, 1, &[190], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("translation", 3, 190),
-    ] },
+    ], required: &[] },
     // 615
     NodeDef { path: "TestReport", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -11679,7 +11679,7 @@ pub static NODES: [NodeDef; 682] = [
         k("modifierExtension", 7, 72), k("name", 9, 202), k("participant", 16, 11), k("result", 12, 192),
         k("score", 13, 195), k("setup", 17, 11), k("status", 10, 192), k("teardown", 19, 11),
         k("test", 18, 11), k("testScript", 11, 147), k("tester", 14, 202), k("text", 4, 119),
-    ] },
+    ], required: &[10, 11, 12] },
     // 616
     NodeDef { path: "TestReport.participant", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11691,7 +11691,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("display", 5, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("type", 3, 192), k("uri", 4, 205),
-    ] },
+    ], required: &[3, 4] },
     // 617
     NodeDef { path: "TestReport.setup", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11700,7 +11700,7 @@ pub static NODES: [NodeDef; 682] = [
         e("action", 1, U, &[11], 618, N),
     ], keys: &[
         k("action", 3, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 618
     NodeDef { path: "TestReport.setup.action", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11711,7 +11711,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("assert", 4, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("operation", 3, 11),
-    ] },
+    ], required: &[] },
     // 619
     NodeDef { path: "TestReport.setup.action.operation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11723,7 +11723,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("detail", 5, 205), k("extension", 1, 72), k("id", 0, 202), k("message", 4, 199),
         k("modifierExtension", 2, 72), k("result", 3, 192),
-    ] },
+    ], required: &[3] },
     // 620
     NodeDef { path: "TestReport.setup.action.assert", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11735,7 +11735,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("detail", 5, 202), k("extension", 1, 72), k("id", 0, 202), k("message", 4, 199),
         k("modifierExtension", 2, 72), k("result", 3, 192),
-    ] },
+    ], required: &[3] },
     // 621
     NodeDef { path: "TestReport.test", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11747,7 +11747,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("action", 5, 11), k("description", 4, 202), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("name", 3, 202),
-    ] },
+    ], required: &[5] },
     // 622
     NodeDef { path: "TestReport.test.action", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11758,7 +11758,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("assert", 4, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("operation", 3, 11),
-    ] },
+    ], required: &[] },
     // 623
     NodeDef { path: "TestReport.teardown", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11767,7 +11767,7 @@ pub static NODES: [NodeDef; 682] = [
         e("action", 1, U, &[11], 624, N),
     ], keys: &[
         k("action", 3, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 624
     NodeDef { path: "TestReport.teardown.action", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11776,7 +11776,7 @@ pub static NODES: [NodeDef; 682] = [
         e("operation", 1, 1, &[11], 619, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("operation", 3, 11),
-    ] },
+    ], required: &[3] },
     // 625
     NodeDef { path: "TestScript", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -11820,7 +11820,7 @@ pub static NODES: [NodeDef; 682] = [
         k("publisher", 16, 202), k("purpose", 21, 199), k("setup", 29, 11), k("status", 13, 192),
         k("teardown", 31, 11), k("test", 30, 11), k("text", 4, 119), k("title", 12, 202),
         k("url", 8, 205), k("useContext", 19, 185), k("variable", 28, 11), k("version", 10, 202),
-    ] },
+    ], required: &[8, 11, 13] },
     // 626
     NodeDef { path: "TestScript.origin", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11831,7 +11831,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("index", 3, 198), k("modifierExtension", 2, 72),
         k("profile", 4, 28),
-    ] },
+    ], required: &[3, 4] },
     // 627
     NodeDef { path: "TestScript.destination", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11842,7 +11842,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("index", 3, 198), k("modifierExtension", 2, 72),
         k("profile", 4, 28),
-    ] },
+    ], required: &[3, 4] },
     // 628
     NodeDef { path: "TestScript.metadata", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11853,7 +11853,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("capability", 4, 11), k("extension", 1, 72), k("id", 0, 202), k("link", 3, 11),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[4] },
     // 629
     NodeDef { path: "TestScript.metadata.link", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11864,7 +11864,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("description", 4, 202), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("url", 3, 205),
-    ] },
+    ], required: &[3] },
     // 630
     NodeDef { path: "TestScript.metadata.capability", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11881,7 +11881,7 @@ pub static NODES: [NodeDef; 682] = [
         k("capabilities", 9, 191), k("description", 5, 202), k("destination", 7, 198), k("extension", 1, 72),
         k("id", 0, 202), k("link", 8, 205), k("modifierExtension", 2, 72), k("origin", 6, 198),
         k("required", 3, 190), k("validated", 4, 190),
-    ] },
+    ], required: &[3, 4, 9] },
     // 631
     NodeDef { path: "TestScript.fixture", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11893,7 +11893,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("autocreate", 3, 190), k("autodelete", 4, 190), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("resource", 5, 147),
-    ] },
+    ], required: &[3, 4] },
     // 632
     NodeDef { path: "TestScript.variable", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11911,7 +11911,7 @@ pub static NODES: [NodeDef; 682] = [
         k("defaultValue", 4, 202), k("description", 5, 202), k("expression", 6, 202), k("extension", 1, 72),
         k("headerField", 7, 202), k("hint", 8, 202), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("name", 3, 202), k("path", 9, 202), k("sourceId", 10, 196),
-    ] },
+    ], required: &[3] },
     // 633
     NodeDef { path: "TestScript.setup", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11920,7 +11920,7 @@ pub static NODES: [NodeDef; 682] = [
         e("action", 1, U, &[11], 634, N),
     ], keys: &[
         k("action", 3, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 634
     NodeDef { path: "TestScript.setup.action", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11931,7 +11931,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("assert", 4, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("operation", 3, 11),
-    ] },
+    ], required: &[] },
     // 635
     NodeDef { path: "TestScript.setup.action.operation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11960,7 +11960,7 @@ pub static NODES: [NodeDef; 682] = [
         k("method", 11, 192), k("modifierExtension", 2, 72), k("origin", 12, 198), k("params", 13, 202),
         k("requestHeader", 14, 11), k("requestId", 15, 196), k("resource", 4, 192), k("responseId", 16, 196),
         k("sourceId", 17, 196), k("targetId", 18, 196), k("type", 3, 28), k("url", 19, 202),
-    ] },
+    ], required: &[10] },
     // 636
     NodeDef { path: "TestScript.setup.action.operation.requestHeader", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -11971,7 +11971,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("field", 3, 202), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("value", 4, 202),
-    ] },
+    ], required: &[3, 4] },
     // 637
     NodeDef { path: "TestScript.setup.action.assert", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12007,7 +12007,7 @@ pub static NODES: [NodeDef; 682] = [
         k("requestMethod", 16, 192), k("requestURL", 17, 202), k("resource", 18, 192), k("response", 19, 192),
         k("responseCode", 20, 202), k("sourceId", 21, 196), k("validateProfileId", 22, 196), k("value", 23, 202),
         k("warningOnly", 24, 190),
-    ] },
+    ], required: &[24] },
     // 638
     NodeDef { path: "TestScript.test", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12019,7 +12019,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("action", 5, 11), k("description", 4, 202), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("name", 3, 202),
-    ] },
+    ], required: &[5] },
     // 639
     NodeDef { path: "TestScript.test.action", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12030,7 +12030,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("assert", 4, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("operation", 3, 11),
-    ] },
+    ], required: &[] },
     // 640
     NodeDef { path: "TestScript.teardown", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12039,7 +12039,7 @@ pub static NODES: [NodeDef; 682] = [
         e("action", 1, U, &[11], 641, N),
     ], keys: &[
         k("action", 3, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 641
     NodeDef { path: "TestScript.teardown.action", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12048,7 +12048,7 @@ pub static NODES: [NodeDef; 682] = [
         e("operation", 1, 1, &[11], 635, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("operation", 3, 11),
-    ] },
+    ], required: &[3] },
     // 642
     NodeDef { path: "Timing", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12060,7 +12060,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 5, 27), k("event", 3, 194), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("repeat", 4, 59),
-    ] },
+    ], required: &[] },
     // 643
     NodeDef { path: "Timing.repeat", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12086,7 +12086,7 @@ pub static NODES: [NodeDef; 682] = [
         k("durationUnit", 7, 192), k("extension", 1, 72), k("frequency", 8, 201), k("frequencyMax", 9, 201),
         k("id", 0, 202), k("offset", 16, 204), k("period", 10, 195), k("periodMax", 11, 195),
         k("periodUnit", 12, 192), k("timeOfDay", 14, 203), k("when", 15, 192),
-    ] },
+    ], required: &[] },
     // 644
     NodeDef { path: "TriggerDefinition", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12100,7 +12100,7 @@ pub static NODES: [NodeDef; 682] = [
         k("condition", 6, 71), k("data", 5, 44), k("extension", 1, 72), k("id", 0, 202),
         k("name", 3, 202), k("timingDate", 4, 193), k("timingDateTime", 4, 194), k("timingReference", 4, 147),
         k("timingTiming", 4, 183), k("type", 2, 192),
-    ] },
+    ], required: &[2] },
     // 645
     NodeDef { path: "UsageContext", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12110,7 +12110,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 2, 28), k("extension", 1, 72), k("id", 0, 202), k("valueCodeableConcept", 3, 27),
         k("valueQuantity", 3, 142), k("valueRange", 3, 145), k("valueReference", 3, 147),
-    ] },
+    ], required: &[2, 3] },
     // 646
     NodeDef { path: "ValueSet", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -12147,7 +12147,7 @@ pub static NODES: [NodeDef; 682] = [
         k("modifierExtension", 7, 72), k("name", 11, 202), k("publisher", 16, 202), k("purpose", 22, 199),
         k("status", 13, 192), k("text", 4, 119), k("title", 12, 202), k("url", 8, 205),
         k("useContext", 19, 185), k("version", 10, 202),
-    ] },
+    ], required: &[13] },
     // 647
     NodeDef { path: "ValueSet.compose", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12160,7 +12160,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("exclude", 6, 11), k("extension", 1, 72), k("id", 0, 202), k("inactive", 4, 190),
         k("include", 5, 11), k("lockedDate", 3, 193), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[5] },
     // 648
     NodeDef { path: "ValueSet.compose.include", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12174,7 +12174,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("concept", 5, 11), k("extension", 1, 72), k("filter", 6, 11), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("system", 3, 205), k("valueSet", 7, 191), k("version", 4, 202),
-    ] },
+    ], required: &[] },
     // 649
     NodeDef { path: "ValueSet.compose.include.concept", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12186,7 +12186,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("code", 3, 192), k("designation", 5, 11), k("display", 4, 202), k("extension", 1, 72),
         k("id", 0, 202), k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3] },
     // 650
     NodeDef { path: "ValueSet.compose.include.concept.designation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12198,7 +12198,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("language", 3, 192), k("modifierExtension", 2, 72),
         k("use", 4, 28), k("value", 5, 202),
-    ] },
+    ], required: &[5] },
     // 651
     NodeDef { path: "ValueSet.compose.include.filter", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12210,7 +12210,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("op", 4, 192),
         k("property", 3, 192), k("value", 5, 202),
-    ] },
+    ], required: &[3, 4, 5] },
     // 652
     NodeDef { path: "ValueSet.expansion", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12226,7 +12226,7 @@ pub static NODES: [NodeDef; 682] = [
         k("contains", 8, 11), k("extension", 1, 72), k("id", 0, 202), k("identifier", 3, 205),
         k("modifierExtension", 2, 72), k("offset", 6, 198), k("parameter", 7, 11), k("timestamp", 4, 194),
         k("total", 5, 198),
-    ] },
+    ], required: &[4] },
     // 653
     NodeDef { path: "ValueSet.expansion.parameter", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12238,7 +12238,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("name", 3, 202),
         k("valueBoolean", 4, 190), k("valueCode", 4, 192), k("valueDateTime", 4, 194), k("valueDecimal", 4, 195),
         k("valueInteger", 4, 198), k("valueString", 4, 202), k("valueUri", 4, 205),
-    ] },
+    ], required: &[3] },
     // 654
     NodeDef { path: "ValueSet.expansion.contains", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12256,7 +12256,7 @@ pub static NODES: [NodeDef; 682] = [
         k("abstract", 4, 190), k("code", 7, 192), k("contains", 10, 11), k("designation", 9, 11),
         k("display", 8, 202), k("extension", 1, 72), k("id", 0, 202), k("inactive", 5, 190),
         k("modifierExtension", 2, 72), k("system", 3, 205), k("version", 6, 202),
-    ] },
+    ], required: &[] },
     // 655
     NodeDef { path: "VerificationResult", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -12288,7 +12288,7 @@ pub static NODES: [NodeDef; 682] = [
         k("nextScheduled", 17, 193), k("primarySource", 19, 11), k("status", 11, 192), k("statusDate", 12, 194),
         k("target", 8, 147), k("targetLocation", 9, 202), k("text", 4, 119), k("validationProcess", 14, 27),
         k("validationType", 13, 27), k("validator", 21, 11),
-    ] },
+    ], required: &[11] },
     // 656
     NodeDef { path: "VerificationResult.primarySource", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12305,7 +12305,7 @@ pub static NODES: [NodeDef; 682] = [
         k("canPushUpdates", 8, 27), k("communicationMethod", 5, 27), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("pushTypeAvailable", 9, 27), k("type", 4, 27), k("validationDate", 7, 194),
         k("validationStatus", 6, 27), k("who", 3, 147),
-    ] },
+    ], required: &[] },
     // 657
     NodeDef { path: "VerificationResult.attestation", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12323,7 +12323,7 @@ pub static NODES: [NodeDef; 682] = [
         k("communicationMethod", 5, 27), k("date", 6, 193), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("onBehalfOf", 4, 147), k("proxyIdentityCertificate", 8, 202), k("proxySignature", 9, 162),
         k("sourceIdentityCertificate", 7, 202), k("sourceSignature", 10, 162), k("who", 3, 147),
-    ] },
+    ], required: &[] },
     // 658
     NodeDef { path: "VerificationResult.validator", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12335,7 +12335,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("attestationSignature", 5, 162), k("extension", 1, 72), k("id", 0, 202), k("identityCertificate", 4, 202),
         k("modifierExtension", 2, 72), k("organization", 3, 147),
-    ] },
+    ], required: &[3] },
     // 659
     NodeDef { path: "VisionPrescription", elements: &[
         e("id", 0, 1, &[196], N, N),
@@ -12359,7 +12359,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 6, 72), k("id", 0, 196), k("identifier", 8, 81), k("implicitRules", 2, 205),
         k("language", 3, 192), k("lensSpecification", 15, 11), k("meta", 1, 115), k("modifierExtension", 7, 72),
         k("patient", 11, 147), k("prescriber", 14, 147), k("status", 9, 192), k("text", 4, 119),
-    ] },
+    ], required: &[9, 10, 11, 13, 14, 15] },
     // 660
     NodeDef { path: "VisionPrescription.lensSpecification", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12385,7 +12385,7 @@ pub static NODES: [NodeDef; 682] = [
         k("extension", 1, 72), k("eye", 4, 192), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("note", 16, 6), k("power", 10, 195), k("prism", 8, 11), k("product", 3, 27),
         k("sphere", 5, 195),
-    ] },
+    ], required: &[3, 4] },
     // 661
     NodeDef { path: "VisionPrescription.lensSpecification.prism", elements: &[
         e("id", 0, 1, &[202], N, N),
@@ -12396,147 +12396,147 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("amount", 3, 195), k("base", 4, 192), k("extension", 1, 72), k("id", 0, 202),
         k("modifierExtension", 2, 72),
-    ] },
+    ], required: &[3, 4] },
     // 662
     NodeDef { path: "base64Binary", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 663
     NodeDef { path: "boolean", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 664
     NodeDef { path: "canonical", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 665
     NodeDef { path: "code", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 666
     NodeDef { path: "date", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 667
     NodeDef { path: "dateTime", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 668
     NodeDef { path: "decimal", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 669
     NodeDef { path: "id", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 670
     NodeDef { path: "instant", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 671
     NodeDef { path: "integer", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 672
     NodeDef { path: "markdown", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 673
     NodeDef { path: "oid", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 674
     NodeDef { path: "positiveInt", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 675
     NodeDef { path: "string", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 676
     NodeDef { path: "time", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 677
     NodeDef { path: "unsignedInt", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 678
     NodeDef { path: "uri", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 679
     NodeDef { path: "url", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 680
     NodeDef { path: "uuid", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, U, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
     // 681
     NodeDef { path: "xhtml", elements: &[
         e("id", 0, 1, &[202], N, N),
         e("extension", 0, 0, &[72], N, N),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202),
-    ] },
+    ], required: &[] },
 ];
 
 const fn e(name: &'static str, min: u32, max: u32, types: &'static [TypeId], node: NodeId, binding: ValueSetId) -> ElementDef {
