@@ -387,6 +387,31 @@ impl Server {
         }
     }
 
+    /// Starts a server on `data_dir` with global flags (before `serve`) and `serve` flags.
+    pub fn start_in_with(data_dir: &Path, global: &[&str], extra: &[&str]) -> Server {
+        Server::spawn(global, data_dir, extra)
+    }
+
+    /// Sends SIGTERM, waits for the exit, and returns the exit status and every log line
+    /// (including those written while shutting down).
+    pub fn terminate_with_logs(self) -> (std::process::ExitStatus, Vec<String>) {
+        let logs = self.logs.clone();
+        let status = self.terminate();
+        // The reader thread drains stderr until the pipe closes; give it a moment.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut last = 0;
+        loop {
+            let n = logs.lock().unwrap().len();
+            if (n == last && n > 0) || Instant::now() > deadline {
+                break;
+            }
+            last = n;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let lines = logs.lock().unwrap().clone();
+        (status, lines)
+    }
+
     /// The process id of the server (for signals).
     pub fn pid(&self) -> u32 {
         self.child.id()
