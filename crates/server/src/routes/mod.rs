@@ -43,6 +43,9 @@ pub(crate) fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .nest("/fhir", fhir)
+        // Clients that keep the base URL with a trailing slash (fhirclient does) post batch
+        // and transaction Bundles to `/fhir/`.
+        .route("/fhir/", axum::routing::post(system::bundle))
         .route("/metadata", get(system::capabilities))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
