@@ -222,7 +222,7 @@ impl Engine {
             let op = match self.prepare(r).await {
                 Ok(Some(op)) => op,
                 Ok(None) => continue,
-                Err(e) => return Err(e.within(&format!("Bundle.entry[{i}].resource"))),
+                Err(e) => return Err(within_entry_resource(e, i, &r.resource_type)),
             };
             ops.push(op);
             op_entry.push(i);
@@ -268,7 +268,7 @@ impl Engine {
                         r.id = Some(new_id());
                     }
                     match self.prepare(&mut r).await {
-                        Err(e) => error_response(e.within(&format!("Bundle.entry[{i}].resource"))),
+                        Err(e) => error_response(within_entry_resource(e, i, &r.resource_type)),
                         Ok(None) => EntryResponse {
                             status: 200,
                             version: None,
@@ -335,6 +335,23 @@ impl Engine {
             Err(e) => error_response(e),
         }
     }
+}
+
+/// Places an entry resource's issues in the bundle: `Patient.gender` of entry 2 becomes
+/// `Bundle.entry[2].resource.gender` (the type name starts a FHIRPath only at its root, so
+/// `...resource.Patient.gender` would name an element that does not exist).
+fn within_entry_resource(mut e: FhirError, i: usize, resource_type: &str) -> FhirError {
+    for issue in &mut e.outcome.issues {
+        issue.expression = std::mem::take(&mut issue.expression)
+            .into_iter()
+            .filter_map(|x| match x.strip_prefix(resource_type) {
+                Some("") => None,
+                Some(rest) if rest.starts_with('.') => Some(rest[1..].to_owned()),
+                _ => Some(x),
+            })
+            .collect();
+    }
+    e.within(&format!("Bundle.entry[{i}].resource"))
 }
 
 fn missing_resource() -> FhirError {
@@ -540,4 +557,40 @@ fn write_response_bundle(
         });
     }
     writer.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use caduceus_model::{Issue, OperationOutcome};
+
+    #[test]
+    fn entry_issues_are_placed_under_the_entry_resource() {
+        let mut gender = Issue::error(IssueCode::CodeInvalid, "bad code");
+        gender.expression = vec!["Patient.gender".into()];
+        let mut root = Issue::error(IssueCode::Invalid, "bad resource");
+        root.expression = vec!["Patient".into()];
+        let mut other = Issue::error(IssueCode::Invalid, "other");
+        other.expression = vec!["resourceType".into(), "PatientX.a".into()];
+        let e = FhirError {
+            status: 422,
+            outcome: OperationOutcome::from(vec![gender, root, other]),
+        };
+        let placed = within_entry_resource(e, 2, "Patient");
+        let expressions: Vec<&[String]> = placed
+            .outcome
+            .issues
+            .iter()
+            .map(|i| i.expression.as_slice())
+            .collect();
+        assert_eq!(expressions[0], ["Bundle.entry[2].resource.gender"]);
+        assert_eq!(expressions[1], ["Bundle.entry[2].resource"]);
+        assert_eq!(
+            expressions[2],
+            [
+                "Bundle.entry[2].resource.resourceType",
+                "Bundle.entry[2].resource.PatientX.a"
+            ]
+        );
+    }
 }
