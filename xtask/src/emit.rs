@@ -223,7 +223,13 @@ fn value_sets_file(value_sets: &[ValueSet]) -> String {
         value_sets.len()
     );
     for vs in value_sets {
-        let _ = writeln!(s, "    ValueSetDef {{ url: {:?}, codes: &[", vs.url);
+        let systems: Vec<String> = vs.systems.iter().map(|c| format!("{c:?}")).collect();
+        let _ = writeln!(
+            s,
+            "    ValueSetDef {{ url: {:?}, systems: &[{}], codes: &[",
+            vs.url,
+            systems.join(", ")
+        );
         for chunk in vs.codes.chunks(6) {
             let line: Vec<String> = chunk.iter().map(|c| format!("{c:?}")).collect();
             let _ = writeln!(s, "        {},", line.join(", "));

@@ -58,7 +58,8 @@ pub struct Element {
     pub types: Vec<String>,
     /// The node describing the children, for backbone and contentReference elements.
     pub node: Option<usize>,
-    /// The value set of a required binding on a `code` element (version stripped).
+    /// The value set of a required binding on a `code`, `Coding` or `CodeableConcept` element
+    /// (version stripped).
     pub binding: Option<String>,
     content_ref: Option<String>,
 }
@@ -97,7 +98,7 @@ impl Structures {
             .ok()
     }
 
-    /// Every value set used by a required binding on a `code` element.
+    /// Every value set used by a required binding.
     pub fn required_bindings(&self) -> BTreeSet<String> {
         self.nodes
             .iter()
@@ -243,7 +244,9 @@ fn build_type(
         let binding = e
             .get("binding")
             .filter(|b| str_of(b, "strength") == "required")
-            .filter(|_| types.len() == 1 && types[0] == "code")
+            .filter(|_| {
+                types.len() == 1 && matches!(types[0].as_str(), "code" | "Coding" | "CodeableConcept")
+            })
             .map(|b| {
                 let vs = str_of(b, "valueSet");
                 vs.split('|').next().unwrap_or(vs).to_owned()

@@ -12,11 +12,19 @@ use serde_json::Value;
 
 use crate::package::{Package, arr_of, str_of};
 
-/// A value set with all its codes, sorted.
+/// A value set with all its codes and the code systems they come from, sorted.
 #[derive(Debug)]
 pub struct ValueSet {
     pub url: String,
     pub codes: Vec<String>,
+    pub systems: Vec<String>,
+}
+
+/// Codes and systems of a value set or include, while resolving.
+#[derive(Debug, Default)]
+struct Codes {
+    codes: BTreeSet<String>,
+    systems: BTreeSet<String>,
 }
 
 /// Enumerates each of `urls` that can be; returns them sorted by URL.
@@ -35,14 +43,18 @@ pub fn resolve(pkg: &Package, urls: &BTreeSet<String>) -> Vec<ValueSet> {
     };
     let mut out = BTreeMap::new();
     for url in urls {
-        if let Some(codes) = resolver.value_set(url, 0)
-            && !codes.is_empty()
+        if let Some(found) = resolver.value_set(url, 0)
+            && !found.codes.is_empty()
         {
-            out.insert(url.clone(), codes.into_iter().collect());
+            out.insert(url.clone(), found);
         }
     }
     out.into_iter()
-        .map(|(url, codes)| ValueSet { url, codes })
+        .map(|(url, found)| ValueSet {
+            url,
+            codes: found.codes.into_iter().collect(),
+            systems: found.systems.into_iter().collect(),
+        })
         .collect()
 }
 
@@ -52,61 +64,71 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
-    fn value_set(&self, url: &str, depth: usize) -> Option<BTreeSet<String>> {
+    fn value_set(&self, url: &str, depth: usize) -> Option<Codes> {
         if depth > 8 {
             return None;
         }
         let url = url.split('|').next().unwrap_or(url);
         let vs = self.value_sets.get(url)?;
         let compose = vs.get("compose")?;
-        let mut codes = BTreeSet::new();
+        let mut all = Codes::default();
         for include in arr_of(compose, "include") {
-            codes.extend(self.include(include, depth)?);
+            let found = self.include(include, depth)?;
+            all.codes.extend(found.codes);
+            all.systems.extend(found.systems);
         }
         for exclude in arr_of(compose, "exclude") {
-            for c in self.include(exclude, depth)? {
-                codes.remove(&c);
+            for c in self.include(exclude, depth)?.codes {
+                all.codes.remove(&c);
             }
         }
-        Some(codes)
+        Some(all)
     }
 
-    fn include(&self, include: &Value, depth: usize) -> Option<BTreeSet<String>> {
+    fn include(&self, include: &Value, depth: usize) -> Option<Codes> {
         if !arr_of(include, "filter").is_empty() {
             return None;
         }
         let concepts = arr_of(include, "concept");
         let system = str_of(include, "system");
-        let mut codes: Option<BTreeSet<String>> = None;
+        let mut found: Option<Codes> = None;
         if !concepts.is_empty() {
-            codes = Some(
-                concepts
-                    .iter()
-                    .map(|c| str_of(c, "code").to_owned())
-                    .collect(),
-            );
+            found = Some(Codes {
+                codes: concepts.iter().map(|c| str_of(c, "code").to_owned()).collect(),
+                systems: BTreeSet::from([system.to_owned()]),
+            });
         } else if !system.is_empty() {
             let cs = self.code_systems.get(system)?;
             if str_of(cs, "content") != "complete" {
                 return None;
             }
-            let mut all = BTreeSet::new();
-            collect_concepts(arr_of(cs, "concept"), &mut all);
-            codes = Some(all);
+            let mut codes = BTreeSet::new();
+            collect_concepts(arr_of(cs, "concept"), &mut codes);
+            found = Some(Codes {
+                codes,
+                systems: BTreeSet::from([system.to_owned()]),
+            });
         }
         for vs in arr_of(include, "valueSet") {
             let nested = self.value_set(vs.as_str()?, depth + 1)?;
-            codes = Some(match codes {
+            found = Some(match found {
                 // With a system too, the include is the intersection.
-                Some(c) if !system.is_empty() => c.intersection(&nested).cloned().collect(),
-                Some(mut c) => {
-                    c.extend(nested);
-                    c
+                Some(mut f) if !system.is_empty() => {
+                    f.codes = f.codes.intersection(&nested.codes).cloned().collect();
+                    f
+                }
+                Some(mut f) => {
+                    f.codes.extend(nested.codes);
+                    f.systems.extend(nested.systems);
+                    f
                 }
                 None => nested,
             });
         }
-        codes
+        if let Some(f) = &mut found {
+            f.systems.remove("");
+        }
+        found
     }
 }
 

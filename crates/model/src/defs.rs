@@ -112,7 +112,8 @@ pub struct ElementDef {
     /// The node of its children, for backbone elements and content references; [`NONE`] when
     /// the children are those of its type.
     pub node: NodeId,
-    /// The value set of a required binding whose codes are known ([`NONE`] otherwise).
+    /// The value set of a required binding (on a `code`, `Coding` or `CodeableConcept`) whose
+    /// codes are known ([`NONE`] otherwise).
     pub binding: ValueSetId,
 }
 
@@ -144,6 +145,8 @@ pub struct KeyDef {
 pub struct ValueSetDef {
     /// The canonical URL.
     pub url: &'static str,
+    /// The code systems the codes come from, sorted.
+    pub systems: &'static [&'static str],
     /// Every code, sorted.
     pub codes: &'static [&'static str],
 }
@@ -152,6 +155,11 @@ impl ValueSetDef {
     /// True when `code` is in the value set.
     pub fn contains(&self, code: &str) -> bool {
         self.codes.binary_search(&code).is_ok()
+    }
+
+    /// True when a coding of `system` and `code` is in the value set.
+    pub fn contains_coding(&self, system: &str, code: &str) -> bool {
+        self.systems.binary_search(&system).is_ok() && self.contains(code)
     }
 }
 

@@ -333,6 +333,9 @@ impl<'a> Walker<'a> {
                     def.node
                 };
                 self.object(map, node, false);
+                if element.binding != NONE {
+                    self.coded_binding(element, ty, map);
+                }
             }
         }
     }
@@ -358,6 +361,28 @@ impl<'a> Walker<'a> {
                 let rule = format!("code is not in the required value set {}", value_set.url);
                 self.report(IssueCode::CodeInvalid, &rule);
             }
+        }
+    }
+
+    /// A required binding on a `Coding` or `CodeableConcept`: the coding (or one of the
+    /// codings) must be from the value set.
+    fn coded_binding(&mut self, element: &ElementDef, ty: TypeId, map: &Map<String, Value>) {
+        let value_set = defs::value_set(element.binding);
+        let in_set = |coding: &Map<String, Value>| {
+            let system = coding.get("system").and_then(Value::as_str);
+            let code = coding.get("code").and_then(Value::as_str);
+            matches!((system, code), (Some(s), Some(c)) if value_set.contains_coding(s, c))
+        };
+        let found = if ty == type_ids::Coding {
+            in_set(map)
+        } else {
+            map.get("coding")
+                .and_then(Value::as_array)
+                .is_some_and(|codings| codings.iter().filter_map(Value::as_object).any(in_set))
+        };
+        if !found {
+            let rule = format!("no coding is from the required value set {}", value_set.url);
+            self.report(IssueCode::CodeInvalid, &rule);
         }
     }
 

@@ -714,3 +714,30 @@ fn diagnostics_never_contain_the_value() {
         }
     }
 }
+
+#[test]
+fn required_bindings_on_codeable_concepts() {
+    let condition = json!({
+        "resourceType": "Condition",
+        "clinicalStatus": {"coding": [
+            {"system": "http://snomed.info/sct", "code": "55561003"},
+            {"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}
+        ]},
+        "subject": {"reference": "Patient/p1"}
+    });
+    assert_valid(condition.clone());
+    assert_single(
+        with(
+            condition.clone(),
+            "/clinicalStatus/coding/1/code",
+            json!("gone"),
+        ),
+        IssueCode::CodeInvalid,
+        "Condition.clinicalStatus",
+    );
+    assert_single(
+        with(condition, "/clinicalStatus", json!({"text": "active"})),
+        IssueCode::CodeInvalid,
+        "Condition.clinicalStatus",
+    );
+}

@@ -6,54 +6,60 @@
 use crate::defs::ValueSetDef;
 
 /// Enumerable value sets, sorted by URL; a `ValueSetId` indexes this table. Codes are sorted.
-pub static VALUE_SETS: [ValueSetDef; 211] = [
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/FHIR-version", codes: &[
+pub static VALUE_SETS: [ValueSetDef; 220] = [
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/FHIR-version", systems: &["http://hl7.org/fhir/FHIR-version"], codes: &[
         "0.0.80", "0.0.81", "0.0.82", "0.01", "0.05", "0.06",
         "0.11", "0.4.0", "0.5.0", "1.0.0", "1.0.1", "1.0.2",
         "1.1.0", "1.4.0", "1.6.0", "1.8.0", "3.0.0", "3.0.1",
         "3.3.0", "3.5.0", "4.0.0", "4.0.1",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/account-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/account-status", systems: &["http://hl7.org/fhir/account-status"], codes: &[
         "active", "entered-in-error", "inactive", "on-hold", "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/action-cardinality-behavior", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/action-cardinality-behavior", systems: &["http://hl7.org/fhir/action-cardinality-behavior"], codes: &[
         "multiple", "single",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/action-condition-kind", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/action-condition-kind", systems: &["http://hl7.org/fhir/action-condition-kind"], codes: &[
         "applicability", "start", "stop",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/action-grouping-behavior", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/action-grouping-behavior", systems: &["http://hl7.org/fhir/action-grouping-behavior"], codes: &[
         "logical-group", "sentence-group", "visual-group",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/action-participant-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/action-participant-type", systems: &["http://hl7.org/fhir/action-participant-type"], codes: &[
         "device", "patient", "practitioner", "related-person",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/action-precheck-behavior", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/action-precheck-behavior", systems: &["http://hl7.org/fhir/action-precheck-behavior"], codes: &[
         "no", "yes",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/action-relationship-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/action-relationship-type", systems: &["http://hl7.org/fhir/action-relationship-type"], codes: &[
         "after", "after-end", "after-start", "before", "before-end", "before-start",
         "concurrent", "concurrent-with-end", "concurrent-with-start",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/action-required-behavior", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/action-required-behavior", systems: &["http://hl7.org/fhir/action-required-behavior"], codes: &[
         "could", "must", "must-unless-documented",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/action-selection-behavior", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/action-selection-behavior", systems: &["http://hl7.org/fhir/action-selection-behavior"], codes: &[
         "all", "all-or-none", "any", "at-most-one", "exactly-one", "one-or-more",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/address-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/address-type", systems: &["http://hl7.org/fhir/address-type"], codes: &[
         "both", "physical", "postal",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/address-use", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/address-use", systems: &["http://hl7.org/fhir/address-use"], codes: &[
         "billing", "home", "old", "temp", "work",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/administrative-gender", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/administrative-gender", systems: &["http://hl7.org/fhir/administrative-gender"], codes: &[
         "female", "male", "other", "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/adverse-event-actuality", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/adverse-event-actuality", systems: &["http://hl7.org/fhir/adverse-event-actuality"], codes: &[
         "actual", "potential",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/all-types", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/adverse-event-outcome", systems: &["http://terminology.hl7.org/CodeSystem/adverse-event-outcome"], codes: &[
+        "fatal", "ongoing", "recovering", "resolved", "resolvedWithSequelae", "unknown",
+    ] },
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/adverse-event-severity", systems: &["http://terminology.hl7.org/CodeSystem/adverse-event-severity"], codes: &[
+        "mild", "moderate", "severe",
+    ] },
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/all-types", systems: &["http://hl7.org/fhir/abstract-types", "http://hl7.org/fhir/data-types", "http://hl7.org/fhir/resource-types"], codes: &[
         "Account", "ActivityDefinition", "Address", "AdverseEvent", "Age", "AllergyIntolerance",
         "Annotation", "Any", "Appointment", "AppointmentResponse", "Attachment", "AuditEvent",
         "BackboneElement", "Basic", "Binary", "BiologicallyDerivedProduct", "BodyStructure", "Bundle",
@@ -91,142 +97,154 @@ pub static VALUE_SETS: [ValueSetDef; 211] = [
         "oid", "positiveInt", "string", "time", "unsignedInt", "uri",
         "url", "uuid", "xhtml",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/allergy-intolerance-category", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/allergy-intolerance-category", systems: &["http://hl7.org/fhir/allergy-intolerance-category"], codes: &[
         "biologic", "environment", "food", "medication",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/allergy-intolerance-criticality", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/allergy-intolerance-criticality", systems: &["http://hl7.org/fhir/allergy-intolerance-criticality"], codes: &[
         "high", "low", "unable-to-assess",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/allergy-intolerance-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/allergy-intolerance-type", systems: &["http://hl7.org/fhir/allergy-intolerance-type"], codes: &[
         "allergy", "intolerance",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/appointmentstatus", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/allergyintolerance-clinical", systems: &["http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical"], codes: &[
+        "active", "inactive", "resolved",
+    ] },
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/allergyintolerance-verification", systems: &["http://terminology.hl7.org/CodeSystem/allergyintolerance-verification"], codes: &[
+        "confirmed", "entered-in-error", "refuted", "unconfirmed",
+    ] },
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/appointmentstatus", systems: &["http://hl7.org/fhir/appointmentstatus"], codes: &[
         "arrived", "booked", "cancelled", "checked-in", "entered-in-error", "fulfilled",
         "noshow", "pending", "proposed", "waitlist",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/assert-direction-codes", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/assert-direction-codes", systems: &["http://hl7.org/fhir/assert-direction-codes"], codes: &[
         "request", "response",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/assert-operator-codes", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/assert-operator-codes", systems: &["http://hl7.org/fhir/assert-operator-codes"], codes: &[
         "contains", "empty", "equals", "eval", "greaterThan", "in",
         "lessThan", "notContains", "notEmpty", "notEquals", "notIn",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/assert-response-code-types", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/assert-response-code-types", systems: &["http://hl7.org/fhir/assert-response-code-types"], codes: &[
         "bad", "conflict", "created", "forbidden", "gone", "methodNotAllowed",
         "noContent", "notFound", "notModified", "okay", "preconditionFailed", "unprocessable",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/audit-event-action", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/audit-event-action", systems: &["http://hl7.org/fhir/audit-event-action"], codes: &[
         "C", "D", "E", "R", "U",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/audit-event-outcome", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/audit-event-outcome", systems: &["http://hl7.org/fhir/audit-event-outcome"], codes: &[
         "0", "12", "4", "8",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/binding-strength", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/binding-strength", systems: &["http://hl7.org/fhir/binding-strength"], codes: &[
         "example", "extensible", "preferred", "required",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/bundle-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/bundle-type", systems: &["http://hl7.org/fhir/bundle-type"], codes: &[
         "batch", "batch-response", "collection", "document", "history", "message",
         "searchset", "transaction", "transaction-response",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/capability-statement-kind", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/capability-statement-kind", systems: &["http://hl7.org/fhir/capability-statement-kind"], codes: &[
         "capability", "instance", "requirements",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/care-plan-activity-kind", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/care-plan-activity-kind", systems: &["http://hl7.org/fhir/resource-types"], codes: &[
         "Appointment", "CommunicationRequest", "DeviceRequest", "MedicationRequest", "NutritionOrder", "ServiceRequest",
         "Task", "VisionPrescription",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/care-plan-activity-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/care-plan-activity-status", systems: &["http://hl7.org/fhir/care-plan-activity-status"], codes: &[
         "cancelled", "completed", "entered-in-error", "in-progress", "not-started", "on-hold",
         "scheduled", "stopped", "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/care-plan-intent", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/care-plan-intent", systems: &["http://hl7.org/fhir/request-intent"], codes: &[
         "option", "order", "plan", "proposal",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/care-team-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/care-team-status", systems: &["http://hl7.org/fhir/care-team-status"], codes: &[
         "active", "entered-in-error", "inactive", "proposed", "suspended",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/chargeitem-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/chargeitem-status", systems: &["http://hl7.org/fhir/chargeitem-status"], codes: &[
         "aborted", "billable", "billed", "entered-in-error", "not-billable", "planned",
         "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/claim-use", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/claim-use", systems: &["http://hl7.org/fhir/claim-use"], codes: &[
         "claim", "preauthorization", "predetermination",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/clinicalimpression-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/clinicalimpression-status", systems: &["http://hl7.org/fhir/event-status"], codes: &[
         "completed", "entered-in-error", "in-progress",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/code-search-support", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/code-search-support", systems: &["http://hl7.org/fhir/code-search-support"], codes: &[
         "all", "explicit",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/codesystem-content-mode", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/codesystem-content-mode", systems: &["http://hl7.org/fhir/codesystem-content-mode"], codes: &[
         "complete", "example", "fragment", "not-present", "supplement",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/codesystem-hierarchy-meaning", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/codesystem-hierarchy-meaning", systems: &["http://hl7.org/fhir/codesystem-hierarchy-meaning"], codes: &[
         "classified-with", "grouped-by", "is-a", "part-of",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/compartment-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/compartment-type", systems: &["http://hl7.org/fhir/compartment-type"], codes: &[
         "Device", "Encounter", "Patient", "Practitioner", "RelatedPerson",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/composition-attestation-mode", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/composition-attestation-mode", systems: &["http://hl7.org/fhir/composition-attestation-mode"], codes: &[
         "legal", "official", "personal", "professional",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/composition-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/composition-status", systems: &["http://hl7.org/fhir/composition-status"], codes: &[
         "amended", "entered-in-error", "final", "preliminary",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/concept-map-equivalence", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/concept-map-equivalence", systems: &["http://hl7.org/fhir/concept-map-equivalence"], codes: &[
         "disjoint", "equal", "equivalent", "inexact", "narrower", "relatedto",
         "specializes", "subsumes", "unmatched", "wider",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/concept-property-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/concept-property-type", systems: &["http://hl7.org/fhir/concept-property-type"], codes: &[
         "Coding", "boolean", "code", "dateTime", "decimal", "integer",
         "string",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/conceptmap-unmapped-mode", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/conceptmap-unmapped-mode", systems: &["http://hl7.org/fhir/conceptmap-unmapped-mode"], codes: &[
         "fixed", "other-map", "provided",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/conditional-delete-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/condition-clinical", systems: &["http://terminology.hl7.org/CodeSystem/condition-clinical"], codes: &[
+        "active", "inactive", "recurrence", "relapse", "remission", "resolved",
+    ] },
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/condition-ver-status", systems: &["http://terminology.hl7.org/CodeSystem/condition-ver-status"], codes: &[
+        "confirmed", "differential", "entered-in-error", "provisional", "refuted", "unconfirmed",
+    ] },
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/conditional-delete-status", systems: &["http://hl7.org/fhir/conditional-delete-status"], codes: &[
         "multiple", "not-supported", "single",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/conditional-read-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/conditional-read-status", systems: &["http://hl7.org/fhir/conditional-read-status"], codes: &[
         "full-support", "modified-since", "not-match", "not-supported",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/consent-data-meaning", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/consent-data-meaning", systems: &["http://hl7.org/fhir/consent-data-meaning"], codes: &[
         "authoredby", "dependents", "instance", "related",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/consent-provision-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/consent-provision-type", systems: &["http://hl7.org/fhir/consent-provision-type"], codes: &[
         "deny", "permit",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/consent-state-codes", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/consent-state-codes", systems: &["http://hl7.org/fhir/consent-state-codes"], codes: &[
         "active", "draft", "entered-in-error", "inactive", "proposed", "rejected",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/constraint-severity", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/constraint-severity", systems: &["http://hl7.org/fhir/constraint-severity"], codes: &[
         "error", "warning",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/contact-point-system", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/contact-point-system", systems: &["http://hl7.org/fhir/contact-point-system"], codes: &[
         "email", "fax", "other", "pager", "phone", "sms",
         "url",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/contact-point-use", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/contact-point-use", systems: &["http://hl7.org/fhir/contact-point-use"], codes: &[
         "home", "mobile", "old", "temp", "work",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/contract-publicationstatus", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/contract-publicationstatus", systems: &["http://hl7.org/fhir/contract-publicationstatus"], codes: &[
         "amended", "appended", "cancelled", "disputed", "entered-in-error", "executable",
         "executed", "negotiable", "offered", "policy", "rejected", "renewed",
         "resolved", "revoked", "terminated",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/contract-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/contract-status", systems: &["http://hl7.org/fhir/contract-status"], codes: &[
         "amended", "appended", "cancelled", "disputed", "entered-in-error", "executable",
         "executed", "negotiable", "offered", "policy", "rejected", "renewed",
         "resolved", "revoked", "terminated",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/contributor-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/contributor-type", systems: &["http://hl7.org/fhir/contributor-type"], codes: &[
         "author", "editor", "endorser", "reviewer",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/days-of-week", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/days-of-week", systems: &["http://hl7.org/fhir/days-of-week"], codes: &[
         "fri", "mon", "sat", "sun", "thu", "tue",
         "wed",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/defined-types", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/defined-types", systems: &["http://hl7.org/fhir/data-types", "http://hl7.org/fhir/resource-types"], codes: &[
         "Account", "ActivityDefinition", "Address", "AdverseEvent", "Age", "AllergyIntolerance",
         "Annotation", "Appointment", "AppointmentResponse", "Attachment", "AuditEvent", "BackboneElement",
         "Basic", "Binary", "BiologicallyDerivedProduct", "BodyStructure", "Bundle", "CapabilityStatement",
@@ -264,151 +282,154 @@ pub static VALUE_SETS: [ValueSetDef; 211] = [
         "string", "time", "unsignedInt", "uri", "url", "uuid",
         "xhtml",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/detectedissue-severity", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/detectedissue-severity", systems: &["http://hl7.org/fhir/detectedissue-severity"], codes: &[
         "high", "low", "moderate",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/device-nametype", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/device-nametype", systems: &["http://hl7.org/fhir/device-nametype"], codes: &[
         "manufacturer-name", "model-name", "other", "patient-reported-name", "udi-label-name", "user-friendly-name",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/device-statement-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/device-statement-status", systems: &["http://hl7.org/fhir/device-statement-status"], codes: &[
         "active", "completed", "entered-in-error", "intended", "on-hold", "stopped",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/device-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/device-status", systems: &["http://hl7.org/fhir/device-status"], codes: &[
         "active", "entered-in-error", "inactive", "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/diagnostic-report-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/diagnostic-report-status", systems: &["http://hl7.org/fhir/diagnostic-report-status"], codes: &[
         "amended", "appended", "cancelled", "corrected", "entered-in-error", "final",
         "partial", "preliminary", "registered", "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/discriminator-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/discriminator-type", systems: &["http://hl7.org/fhir/discriminator-type"], codes: &[
         "exists", "pattern", "profile", "type", "value",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/document-mode", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/document-mode", systems: &["http://hl7.org/fhir/document-mode"], codes: &[
         "consumer", "producer",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/document-reference-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/document-reference-status", systems: &["http://hl7.org/fhir/document-reference-status"], codes: &[
         "current", "entered-in-error", "superseded",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/document-relationship-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/document-relationship-type", systems: &["http://hl7.org/fhir/document-relationship-type"], codes: &[
         "appends", "replaces", "signs", "transforms",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/eligibilityrequest-purpose", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/eligibilityrequest-purpose", systems: &["http://hl7.org/fhir/eligibilityrequest-purpose"], codes: &[
         "auth-requirements", "benefits", "discovery", "validation",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/eligibilityresponse-purpose", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/eligibilityresponse-purpose", systems: &["http://hl7.org/fhir/eligibilityresponse-purpose"], codes: &[
         "auth-requirements", "benefits", "discovery", "validation",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/encounter-location-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/encounter-location-status", systems: &["http://hl7.org/fhir/encounter-location-status"], codes: &[
         "active", "completed", "planned", "reserved",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/encounter-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/encounter-status", systems: &["http://hl7.org/fhir/encounter-status"], codes: &[
         "arrived", "cancelled", "entered-in-error", "finished", "in-progress", "onleave",
         "planned", "triaged", "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/endpoint-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/endpoint-status", systems: &["http://hl7.org/fhir/endpoint-status"], codes: &[
         "active", "entered-in-error", "error", "off", "suspended", "test",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/episode-of-care-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/episode-of-care-status", systems: &["http://hl7.org/fhir/episode-of-care-status"], codes: &[
         "active", "cancelled", "entered-in-error", "finished", "onhold", "planned",
         "waitlist",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/event-capability-mode", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/event-capability-mode", systems: &["http://hl7.org/fhir/event-capability-mode"], codes: &[
         "receiver", "sender",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/event-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/event-status", systems: &["http://hl7.org/fhir/event-status"], codes: &[
         "completed", "entered-in-error", "in-progress", "not-done", "on-hold", "preparation",
         "stopped", "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/event-timing", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/event-timing", systems: &["http://hl7.org/fhir/event-timing", "http://terminology.hl7.org/CodeSystem/v3-TimingEvent"], codes: &[
         "AC", "ACD", "ACM", "ACV", "AFT", "AFT.early",
         "AFT.late", "C", "CD", "CM", "CV", "EVE",
         "EVE.early", "EVE.late", "HS", "MORN", "MORN.early", "MORN.late",
         "NIGHT", "NOON", "PC", "PCD", "PCM", "PCV",
         "PHS", "WAKE",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/examplescenario-actor-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/examplescenario-actor-type", systems: &["http://hl7.org/fhir/examplescenario-actor-type"], codes: &[
         "entity", "person",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/explanationofbenefit-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/explanationofbenefit-status", systems: &["http://hl7.org/fhir/explanationofbenefit-status"], codes: &[
         "active", "cancelled", "draft", "entered-in-error",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/exposure-state", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/exposure-state", systems: &["http://hl7.org/fhir/exposure-state"], codes: &[
         "exposure", "exposure-alternative",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/extension-context-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/extension-context-type", systems: &["http://hl7.org/fhir/extension-context-type"], codes: &[
         "element", "extension", "fhirpath",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/filter-operator", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/filter-operator", systems: &["http://hl7.org/fhir/filter-operator"], codes: &[
         "=", "descendent-of", "exists", "generalizes", "in", "is-a",
         "is-not-a", "not-in", "regex",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/flag-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/flag-status", systems: &["http://hl7.org/fhir/flag-status"], codes: &[
         "active", "entered-in-error", "inactive",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/fm-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/fm-status", systems: &["http://hl7.org/fhir/fm-status"], codes: &[
         "active", "cancelled", "draft", "entered-in-error",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/goal-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/goal-status", systems: &["http://hl7.org/fhir/goal-status"], codes: &[
         "accepted", "active", "cancelled", "completed", "entered-in-error", "on-hold",
         "planned", "proposed", "rejected",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/graph-compartment-rule", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/graph-compartment-rule", systems: &["http://hl7.org/fhir/graph-compartment-rule"], codes: &[
         "custom", "different", "identical", "matching",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/graph-compartment-use", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/graph-compartment-use", systems: &["http://hl7.org/fhir/graph-compartment-use"], codes: &[
         "condition", "requirement",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/group-measure", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/group-measure", systems: &["http://hl7.org/fhir/group-measure"], codes: &[
         "mean", "mean-of-mean", "mean-of-median", "median", "median-of-mean", "median-of-median",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/group-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/group-type", systems: &["http://hl7.org/fhir/group-type"], codes: &[
         "animal", "device", "medication", "person", "practitioner", "substance",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/guidance-response-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/guidance-response-status", systems: &["http://hl7.org/fhir/guidance-response-status"], codes: &[
         "data-requested", "data-required", "entered-in-error", "failure", "in-progress", "success",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/guide-page-generation", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/guide-page-generation", systems: &["http://hl7.org/fhir/guide-page-generation"], codes: &[
         "generated", "html", "markdown", "xml",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/guide-parameter-code", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/guide-parameter-code", systems: &["http://hl7.org/fhir/guide-parameter-code"], codes: &[
         "apply", "expansion-parameter", "generate-json", "generate-turtle", "generate-xml", "html-template",
         "path-pages", "path-resource", "path-tx-cache", "rule-broken-links",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/history-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/history-status", systems: &["http://hl7.org/fhir/history-status"], codes: &[
         "completed", "entered-in-error", "health-unknown", "partial",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/http-operations", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/http-operations", systems: &["http://hl7.org/fhir/http-operations"], codes: &[
         "delete", "get", "head", "options", "patch", "post",
         "put",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/http-verb", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/http-verb", systems: &["http://hl7.org/fhir/http-verb"], codes: &[
         "DELETE", "GET", "HEAD", "PATCH", "POST", "PUT",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/identifier-use", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/identifier-use", systems: &["http://hl7.org/fhir/identifier-use"], codes: &[
         "official", "old", "secondary", "temp", "usual",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/identity-assuranceLevel", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/identity-assuranceLevel", systems: &["http://hl7.org/fhir/identity-assuranceLevel"], codes: &[
         "level1", "level2", "level3", "level4",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/imagingstudy-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/imagingstudy-status", systems: &["http://hl7.org/fhir/imagingstudy-status"], codes: &[
         "available", "cancelled", "entered-in-error", "registered", "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/immunization-evaluation-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/immunization-evaluation-status", systems: &["http://terminology.hl7.org/CodeSystem/medication-admin-status"], codes: &[
         "completed", "entered-in-error",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/immunization-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/immunization-status", systems: &["http://hl7.org/fhir/event-status"], codes: &[
         "completed", "entered-in-error", "not-done",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/invoice-priceComponentType", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/insuranceplan-applicability", systems: &["http://terminology.hl7.org/CodeSystem/applicability"], codes: &[
+        "in-network", "other", "out-of-network",
+    ] },
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/invoice-priceComponentType", systems: &["http://hl7.org/fhir/invoice-priceComponentType"], codes: &[
         "base", "deduction", "discount", "informational", "surcharge", "tax",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/invoice-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/invoice-status", systems: &["http://hl7.org/fhir/invoice-status"], codes: &[
         "balanced", "cancelled", "draft", "entered-in-error", "issued",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/issue-severity", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/issue-severity", systems: &["http://hl7.org/fhir/issue-severity"], codes: &[
         "error", "fatal", "information", "warning",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/issue-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/issue-type", systems: &["http://hl7.org/fhir/issue-type"], codes: &[
         "business-rule", "code-invalid", "conflict", "deleted", "duplicate", "exception",
         "expired", "extension", "forbidden", "incomplete", "informational", "invalid",
         "invariant", "lock-error", "login", "multiple-matches", "no-store", "not-found",
@@ -416,254 +437,257 @@ pub static VALUE_SETS: [ValueSetDef; 211] = [
         "throttled", "timeout", "too-costly", "too-long", "transient", "unknown",
         "value",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/item-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/item-type", systems: &["http://hl7.org/fhir/item-type"], codes: &[
         "attachment", "boolean", "choice", "date", "dateTime", "decimal",
         "display", "group", "integer", "open-choice", "quantity", "question",
         "reference", "string", "text", "time", "url",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/link-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/link-type", systems: &["http://hl7.org/fhir/link-type"], codes: &[
         "refer", "replaced-by", "replaces", "seealso",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/linkage-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/linkage-type", systems: &["http://hl7.org/fhir/linkage-type"], codes: &[
         "alternate", "historical", "source",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/list-mode", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/list-mode", systems: &["http://hl7.org/fhir/list-mode"], codes: &[
         "changes", "snapshot", "working",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/list-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/list-status", systems: &["http://hl7.org/fhir/list-status"], codes: &[
         "current", "entered-in-error", "retired",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/location-mode", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/location-mode", systems: &["http://hl7.org/fhir/location-mode"], codes: &[
         "instance", "kind",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/location-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/location-status", systems: &["http://hl7.org/fhir/location-status"], codes: &[
         "active", "inactive", "suspended",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/map-context-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/map-context-type", systems: &["http://hl7.org/fhir/map-context-type"], codes: &[
         "type", "variable",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/map-group-type-mode", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/map-group-type-mode", systems: &["http://hl7.org/fhir/map-group-type-mode"], codes: &[
         "none", "type-and-types", "types",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/map-input-mode", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/map-input-mode", systems: &["http://hl7.org/fhir/map-input-mode"], codes: &[
         "source", "target",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/map-model-mode", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/map-model-mode", systems: &["http://hl7.org/fhir/map-model-mode"], codes: &[
         "produced", "queried", "source", "target",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/map-source-list-mode", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/map-source-list-mode", systems: &["http://hl7.org/fhir/map-source-list-mode"], codes: &[
         "first", "last", "not_first", "not_last", "only_one",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/map-target-list-mode", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/map-target-list-mode", systems: &["http://hl7.org/fhir/map-target-list-mode"], codes: &[
         "collate", "first", "last", "share",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/map-transform", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/map-transform", systems: &["http://hl7.org/fhir/map-transform"], codes: &[
         "append", "c", "cast", "cc", "copy", "cp",
         "create", "dateOp", "escape", "evaluate", "id", "pointer",
         "qty", "reference", "translate", "truncate", "uuid",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/measure-report-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/measure-improvement-notation", systems: &["http://terminology.hl7.org/CodeSystem/measure-improvement-notation"], codes: &[
+        "decrease", "increase",
+    ] },
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/measure-report-status", systems: &["http://hl7.org/fhir/measure-report-status"], codes: &[
         "complete", "error", "pending",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/measure-report-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/measure-report-type", systems: &["http://hl7.org/fhir/measure-report-type"], codes: &[
         "data-collection", "individual", "subject-list", "summary",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/medication-admin-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/medication-admin-status", systems: &["http://terminology.hl7.org/CodeSystem/medication-admin-status"], codes: &[
         "completed", "entered-in-error", "in-progress", "not-done", "on-hold", "stopped",
         "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/medication-statement-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/medication-statement-status", systems: &["http://hl7.org/fhir/CodeSystem/medication-statement-status"], codes: &[
         "active", "completed", "entered-in-error", "intended", "not-taken", "on-hold",
         "stopped", "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/medication-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/medication-status", systems: &["http://hl7.org/fhir/CodeSystem/medication-status"], codes: &[
         "active", "entered-in-error", "inactive",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/medicationdispense-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/medicationdispense-status", systems: &["http://terminology.hl7.org/CodeSystem/medicationdispense-status"], codes: &[
         "cancelled", "completed", "declined", "entered-in-error", "in-progress", "on-hold",
         "preparation", "stopped", "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/medicationknowledge-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/medicationknowledge-status", systems: &["http://terminology.hl7.org/CodeSystem/medicationknowledge-status"], codes: &[
         "active", "entered-in-error", "inactive",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/medicationrequest-intent", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/medicationrequest-intent", systems: &["http://hl7.org/fhir/CodeSystem/medicationrequest-intent"], codes: &[
         "filler-order", "instance-order", "option", "order", "original-order", "plan",
         "proposal", "reflex-order",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/medicationrequest-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/medicationrequest-status", systems: &["http://hl7.org/fhir/CodeSystem/medicationrequest-status"], codes: &[
         "active", "cancelled", "completed", "draft", "entered-in-error", "on-hold",
         "stopped", "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/message-significance-category", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/message-significance-category", systems: &["http://hl7.org/fhir/message-significance-category"], codes: &[
         "consequence", "currency", "notification",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/messageheader-response-request", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/messageheader-response-request", systems: &["http://hl7.org/fhir/messageheader-response-request"], codes: &[
         "always", "never", "on-error", "on-success",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/metric-calibration-state", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/metric-calibration-state", systems: &["http://hl7.org/fhir/metric-calibration-state"], codes: &[
         "calibrated", "calibration-required", "not-calibrated", "unspecified",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/metric-calibration-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/metric-calibration-type", systems: &["http://hl7.org/fhir/metric-calibration-type"], codes: &[
         "gain", "offset", "two-point", "unspecified",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/metric-category", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/metric-category", systems: &["http://hl7.org/fhir/metric-category"], codes: &[
         "calculation", "measurement", "setting", "unspecified",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/metric-color", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/metric-color", systems: &["http://hl7.org/fhir/metric-color"], codes: &[
         "black", "blue", "cyan", "green", "magenta", "red",
         "white", "yellow",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/metric-operational-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/metric-operational-status", systems: &["http://hl7.org/fhir/metric-operational-status"], codes: &[
         "entered-in-error", "off", "on", "standby",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/name-use", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/name-use", systems: &["http://hl7.org/fhir/name-use"], codes: &[
         "anonymous", "maiden", "nickname", "official", "old", "temp",
         "usual",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/namingsystem-identifier-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/namingsystem-identifier-type", systems: &["http://hl7.org/fhir/namingsystem-identifier-type"], codes: &[
         "oid", "other", "uri", "uuid",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/namingsystem-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/namingsystem-type", systems: &["http://hl7.org/fhir/namingsystem-type"], codes: &[
         "codesystem", "identifier", "root",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/narrative-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/narrative-status", systems: &["http://hl7.org/fhir/narrative-status"], codes: &[
         "additional", "empty", "extensions", "generated",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/network-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/network-type", systems: &["http://hl7.org/fhir/network-type"], codes: &[
         "1", "2", "3", "4", "5",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/note-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/note-type", systems: &["http://hl7.org/fhir/note-type"], codes: &[
         "display", "print", "printoper",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/observation-range-category", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/observation-range-category", systems: &["http://hl7.org/fhir/observation-range-category"], codes: &[
         "absolute", "critical", "reference",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/observation-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/observation-status", systems: &["http://hl7.org/fhir/observation-status"], codes: &[
         "amended", "cancelled", "corrected", "entered-in-error", "final", "preliminary",
         "registered", "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/operation-kind", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/operation-kind", systems: &["http://hl7.org/fhir/operation-kind"], codes: &[
         "operation", "query",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/operation-parameter-use", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/operation-parameter-use", systems: &["http://hl7.org/fhir/operation-parameter-use"], codes: &[
         "in", "out",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/orientation-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/orientation-type", systems: &["http://hl7.org/fhir/orientation-type"], codes: &[
         "antisense", "sense",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/participantrequired", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/participantrequired", systems: &["http://hl7.org/fhir/participantrequired"], codes: &[
         "information-only", "optional", "required",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/participationstatus", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/participationstatus", systems: &["http://hl7.org/fhir/participationstatus"], codes: &[
         "accepted", "declined", "needs-action", "tentative",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/permitted-data-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/permitted-data-type", systems: &["http://hl7.org/fhir/permitted-data-type"], codes: &[
         "CodeableConcept", "Period", "Quantity", "Range", "Ratio", "SampledData",
         "boolean", "dateTime", "integer", "string", "time",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/product-category", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/product-category", systems: &["http://hl7.org/fhir/product-category"], codes: &[
         "biologicalAgent", "cells", "fluid", "organ", "tissue",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/product-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/product-status", systems: &["http://hl7.org/fhir/product-status"], codes: &[
         "available", "unavailable",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/product-storage-scale", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/product-storage-scale", systems: &["http://hl7.org/fhir/product-storage-scale"], codes: &[
         "celsius", "farenheit", "kelvin",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/property-representation", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/property-representation", systems: &["http://hl7.org/fhir/property-representation"], codes: &[
         "cdaText", "typeAttr", "xhtml", "xmlAttr", "xmlText",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/provenance-entity-role", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/provenance-entity-role", systems: &["http://hl7.org/fhir/provenance-entity-role"], codes: &[
         "derivation", "quotation", "removal", "revision", "source",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/publication-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/publication-status", systems: &["http://hl7.org/fhir/publication-status"], codes: &[
         "active", "draft", "retired", "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/quality-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/quality-type", systems: &["http://hl7.org/fhir/quality-type"], codes: &[
         "indel", "snp", "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/quantity-comparator", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/quantity-comparator", systems: &["http://hl7.org/fhir/quantity-comparator"], codes: &[
         "<", "<=", ">", ">=",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/questionnaire-answers-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/questionnaire-answers-status", systems: &["http://hl7.org/fhir/questionnaire-answers-status"], codes: &[
         "amended", "completed", "entered-in-error", "in-progress", "stopped",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/questionnaire-enable-behavior", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/questionnaire-enable-behavior", systems: &["http://hl7.org/fhir/questionnaire-enable-behavior"], codes: &[
         "all", "any",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/questionnaire-enable-operator", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/questionnaire-enable-operator", systems: &["http://hl7.org/fhir/questionnaire-enable-operator"], codes: &[
         "!=", "<", "<=", "=", ">", ">=",
         "exists",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/reaction-event-severity", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/reaction-event-severity", systems: &["http://hl7.org/fhir/reaction-event-severity"], codes: &[
         "mild", "moderate", "severe",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/reference-handling-policy", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/reference-handling-policy", systems: &["http://hl7.org/fhir/reference-handling-policy"], codes: &[
         "enforced", "literal", "local", "logical", "resolves",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/reference-version-rules", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/reference-version-rules", systems: &["http://hl7.org/fhir/reference-version-rules"], codes: &[
         "either", "independent", "specific",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/related-artifact-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/related-artifact-type", systems: &["http://hl7.org/fhir/related-artifact-type"], codes: &[
         "citation", "composed-of", "depends-on", "derived-from", "documentation", "justification",
         "predecessor", "successor",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/relation-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/relation-type", systems: &["http://hl7.org/fhir/relation-type"], codes: &[
         "is-replaced-by", "triggers",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/remittance-outcome", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/remittance-outcome", systems: &["http://hl7.org/fhir/remittance-outcome"], codes: &[
         "complete", "error", "partial", "queued",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/report-action-result-codes", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/report-action-result-codes", systems: &["http://hl7.org/fhir/report-action-result-codes"], codes: &[
         "error", "fail", "pass", "skip", "warning",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/report-participant-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/report-participant-type", systems: &["http://hl7.org/fhir/report-participant-type"], codes: &[
         "client", "server", "test-engine",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/report-result-codes", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/report-result-codes", systems: &["http://hl7.org/fhir/report-result-codes"], codes: &[
         "fail", "pass", "pending",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/report-status-codes", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/report-status-codes", systems: &["http://hl7.org/fhir/report-status-codes"], codes: &[
         "completed", "entered-in-error", "in-progress", "stopped", "waiting",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/repository-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/repository-type", systems: &["http://hl7.org/fhir/repository-type"], codes: &[
         "directlink", "login", "oauth", "openapi", "other",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/request-intent", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/request-intent", systems: &["http://hl7.org/fhir/request-intent"], codes: &[
         "directive", "filler-order", "instance-order", "option", "order", "original-order",
         "plan", "proposal", "reflex-order",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/request-priority", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/request-priority", systems: &["http://hl7.org/fhir/request-priority"], codes: &[
         "asap", "routine", "stat", "urgent",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/request-resource-types", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/request-resource-types", systems: &["http://hl7.org/fhir/request-resource-types"], codes: &[
         "Appointment", "AppointmentResponse", "CarePlan", "Claim", "CommunicationRequest", "Contract",
         "DeviceRequest", "EnrollmentRequest", "ImmunizationRecommendation", "MedicationRequest", "NutritionOrder", "ServiceRequest",
         "SupplyRequest", "Task", "VisionPrescription",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/request-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/request-status", systems: &["http://hl7.org/fhir/request-status"], codes: &[
         "active", "completed", "draft", "entered-in-error", "on-hold", "revoked",
         "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/research-element-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/research-element-type", systems: &["http://hl7.org/fhir/research-element-type"], codes: &[
         "exposure", "outcome", "population",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/research-study-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/research-study-status", systems: &["http://hl7.org/fhir/research-study-status"], codes: &[
         "active", "administratively-completed", "approved", "closed-to-accrual", "closed-to-accrual-and-intervention", "completed",
         "disapproved", "in-review", "temporarily-closed-to-accrual", "temporarily-closed-to-accrual-and-intervention", "withdrawn",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/research-subject-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/research-subject-status", systems: &["http://hl7.org/fhir/research-subject-status"], codes: &[
         "candidate", "eligible", "follow-up", "ineligible", "not-registered", "off-study",
         "on-study", "on-study-intervention", "on-study-observation", "pending-on-study", "potential-candidate", "screening",
         "withdrawn",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/resource-aggregation-mode", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/resource-aggregation-mode", systems: &["http://hl7.org/fhir/resource-aggregation-mode"], codes: &[
         "bundled", "contained", "referenced",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/resource-slicing-rules", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/resource-slicing-rules", systems: &["http://hl7.org/fhir/resource-slicing-rules"], codes: &[
         "closed", "open", "openAtEnd",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/resource-types", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/resource-types", systems: &["http://hl7.org/fhir/resource-types"], codes: &[
         "Account", "ActivityDefinition", "AdverseEvent", "AllergyIntolerance", "Appointment", "AppointmentResponse",
         "AuditEvent", "Basic", "Binary", "BiologicallyDerivedProduct", "BodyStructure", "Bundle",
         "CapabilityStatement", "CarePlan", "CareTeam", "CatalogEntry", "ChargeItem", "ChargeItemDefinition",
@@ -690,40 +714,40 @@ pub static VALUE_SETS: [ValueSetDef; 211] = [
         "SubstanceSpecification", "SupplyDelivery", "SupplyRequest", "Task", "TerminologyCapabilities", "TestReport",
         "TestScript", "ValueSet", "VerificationResult", "VisionPrescription",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/response-code", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/response-code", systems: &["http://hl7.org/fhir/response-code"], codes: &[
         "fatal-error", "ok", "transient-error",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/restful-capability-mode", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/restful-capability-mode", systems: &["http://hl7.org/fhir/restful-capability-mode"], codes: &[
         "client", "server",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/search-comparator", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/search-comparator", systems: &["http://hl7.org/fhir/search-comparator"], codes: &[
         "ap", "eb", "eq", "ge", "gt", "le",
         "lt", "ne", "sa",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/search-entry-mode", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/search-entry-mode", systems: &["http://hl7.org/fhir/search-entry-mode"], codes: &[
         "include", "match", "outcome",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/search-modifier-code", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/search-modifier-code", systems: &["http://hl7.org/fhir/search-modifier-code"], codes: &[
         "above", "below", "contains", "exact", "identifier", "in",
         "missing", "not", "not-in", "ofType", "text", "type",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/search-param-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/search-param-type", systems: &["http://hl7.org/fhir/search-param-type"], codes: &[
         "composite", "date", "number", "quantity", "reference", "special",
         "string", "token", "uri",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/search-xpath-usage", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/search-xpath-usage", systems: &["http://hl7.org/fhir/search-xpath-usage"], codes: &[
         "distance", "nearby", "normal", "other", "phonetic",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/sequence-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/sequence-type", systems: &["http://hl7.org/fhir/sequence-type"], codes: &[
         "aa", "dna", "rna",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/slotstatus", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/slotstatus", systems: &["http://hl7.org/fhir/slotstatus"], codes: &[
         "busy", "busy-tentative", "busy-unavailable", "entered-in-error", "free",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/sort-direction", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/sort-direction", systems: &["http://hl7.org/fhir/sort-direction"], codes: &[
         "ascending", "descending",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/spdx-license", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/spdx-license", systems: &["http://hl7.org/fhir/spdx-license"], codes: &[
         "0BSD", "AAL", "ADSL", "AFL-1.1", "AFL-1.2", "AFL-2.0",
         "AFL-2.1", "AFL-3.0", "AGPL-1.0-only", "AGPL-1.0-or-later", "AGPL-3.0-only", "AGPL-3.0-or-later",
         "AMDPLPA", "AML", "AMPAS", "ANTLR-PD", "APAFML", "APL-1.0",
@@ -783,79 +807,82 @@ pub static VALUE_SETS: [ValueSetDef; 211] = [
         "gnuplot", "iMatix", "libtiff", "mpich2", "not-open-source", "psfrag",
         "psutils", "xinetd", "xpp", "zlib-acknowledgement",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/specimen-contained-preference", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/specimen-contained-preference", systems: &["http://hl7.org/fhir/specimen-contained-preference"], codes: &[
         "alternate", "preferred",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/specimen-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/specimen-status", systems: &["http://hl7.org/fhir/specimen-status"], codes: &[
         "available", "entered-in-error", "unavailable", "unsatisfactory",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/strand-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/strand-type", systems: &["http://hl7.org/fhir/strand-type"], codes: &[
         "crick", "watson",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/structure-definition-kind", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/structure-definition-kind", systems: &["http://hl7.org/fhir/structure-definition-kind"], codes: &[
         "complex-type", "logical", "primitive-type", "resource",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/subscription-channel-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/subscription-channel-type", systems: &["http://hl7.org/fhir/subscription-channel-type"], codes: &[
         "email", "message", "rest-hook", "sms", "websocket",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/subscription-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/subscription-status", systems: &["http://hl7.org/fhir/subscription-status"], codes: &[
         "active", "error", "off", "requested",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/substance-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/substance-status", systems: &["http://hl7.org/fhir/substance-status"], codes: &[
         "active", "entered-in-error", "inactive",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/supplydelivery-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/supplydelivery-status", systems: &["http://hl7.org/fhir/supplydelivery-status"], codes: &[
         "abandoned", "completed", "entered-in-error", "in-progress",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/supplyrequest-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/supplydelivery-type", systems: &["http://terminology.hl7.org/CodeSystem/supply-item-type"], codes: &[
+        "device", "medication",
+    ] },
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/supplyrequest-status", systems: &["http://hl7.org/fhir/supplyrequest-status"], codes: &[
         "active", "cancelled", "completed", "draft", "entered-in-error", "suspended",
         "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/system-restful-interaction", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/system-restful-interaction", systems: &["http://hl7.org/fhir/restful-interaction"], codes: &[
         "batch", "history-system", "search-system", "transaction",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/task-intent", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/task-intent", systems: &["http://hl7.org/fhir/request-intent", "http://hl7.org/fhir/task-intent"], codes: &[
         "filler-order", "instance-order", "option", "order", "original-order", "plan",
         "proposal", "reflex-order", "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/task-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/task-status", systems: &["http://hl7.org/fhir/task-status"], codes: &[
         "accepted", "cancelled", "completed", "draft", "entered-in-error", "failed",
         "in-progress", "on-hold", "ready", "received", "rejected", "requested",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/trigger-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/trigger-type", systems: &["http://hl7.org/fhir/trigger-type"], codes: &[
         "data-access-ended", "data-accessed", "data-added", "data-changed", "data-modified", "data-removed",
         "named-event", "periodic",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/type-derivation-rule", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/type-derivation-rule", systems: &["http://hl7.org/fhir/type-derivation-rule"], codes: &[
         "constraint", "specialization",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/type-restful-interaction", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/type-restful-interaction", systems: &["http://hl7.org/fhir/restful-interaction"], codes: &[
         "create", "delete", "history-instance", "history-type", "patch", "read",
         "search-type", "update", "vread",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/udi-entry-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/udi-entry-type", systems: &["http://hl7.org/fhir/udi-entry-type"], codes: &[
         "barcode", "card", "manual", "rfid", "self-reported", "unknown",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/units-of-time", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/units-of-time", systems: &["http://unitsofmeasure.org"], codes: &[
         "a", "d", "h", "min", "mo", "s",
         "wk",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/variable-type", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/variable-type", systems: &["http://hl7.org/fhir/variable-type"], codes: &[
         "continuous", "descriptive", "dichotomous",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/verificationresult-status", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/verificationresult-status", systems: &["http://hl7.org/fhir/CodeSystem/status"], codes: &[
         "attested", "in-process", "req-revalid", "reval-fail", "val-fail", "validated",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/versioning-policy", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/versioning-policy", systems: &["http://hl7.org/fhir/versioning-policy"], codes: &[
         "no-version", "versioned", "versioned-update",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/vision-base-codes", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/vision-base-codes", systems: &["http://hl7.org/fhir/vision-base-codes"], codes: &[
         "down", "in", "out", "up",
     ] },
-    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/vision-eye-codes", codes: &[
+    ValueSetDef { url: "http://hl7.org/fhir/ValueSet/vision-eye-codes", systems: &["http://hl7.org/fhir/vision-eye-codes"], codes: &[
         "left", "right",
     ] },
-    ValueSetDef { url: "http://terminology.hl7.org/ValueSet/v3-ConfidentialityClassification", codes: &[
+    ValueSetDef { url: "http://terminology.hl7.org/ValueSet/v3-ConfidentialityClassification", systems: &["http://terminology.hl7.org/CodeSystem/v3-Confidentiality"], codes: &[
         "L", "M", "N", "R", "U", "V",
     ] },
 ];
