@@ -87,16 +87,16 @@ fn killed_import_keeps_committed_files_and_nothing_half_written() {
     let mut lines = BufReader::new(stderr).lines();
     let mut committed: BTreeMap<u64, u64> = BTreeMap::new(); // file_index -> resources
     let mut log = Vec::new();
-    let mut record = |line: &str, committed: &mut BTreeMap<u64, u64>| {
-        if let Ok(v) = serde_json::from_str::<Value>(line) {
-            if v["message"] == "committed" {
-                let index = v["file_index"].as_u64().expect("file_index");
-                let resources = v["resources"].as_u64().expect("resources");
-                assert!(
-                    committed.insert(index, resources).is_none(),
-                    "file {index} committed twice"
-                );
-            }
+    let record = |line: &str, committed: &mut BTreeMap<u64, u64>| {
+        if let Ok(v) = serde_json::from_str::<Value>(line)
+            && v["message"] == "committed"
+        {
+            let index = v["file_index"].as_u64().expect("file_index");
+            let resources = v["resources"].as_u64().expect("resources");
+            assert!(
+                committed.insert(index, resources).is_none(),
+                "file {index} committed twice"
+            );
         }
     };
     for line in lines.by_ref() {
@@ -190,7 +190,7 @@ fn killed_import_keeps_committed_files_and_nothing_half_written() {
         "live minus committed must be whole files"
     );
     assert!(
-        rest % file_size as u64 == 0,
+        rest.is_multiple_of(file_size as u64),
         "live minus committed must be 0 or whole files: {rest}"
     );
     // References were resolved within each file.
