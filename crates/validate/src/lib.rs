@@ -17,11 +17,14 @@ pub mod path;
 mod primitives;
 mod walker;
 
+pub use walker::MAX_ISSUES;
+
 use caduceus_model::Issue;
 use serde_json::Value;
 
 /// Validates one resource (with its contained and nested resources) and returns every issue
-/// found, errors and warnings; no error issue means valid.
+/// found, errors and warnings; no error issue means valid. At most [`MAX_ISSUES`] are listed
+/// (then a `too-costly` warning says how many more there were).
 pub fn validate_resource(resource: &Value) -> Vec<Issue> {
     let mut walker = walker::Walker::new();
     walker.root(resource);

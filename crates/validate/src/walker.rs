@@ -44,22 +44,31 @@ enum Placement {
     Nested,
 }
 
+/// The most issues reported for one resource: enough to fix a resource, and a bound on the
+/// size of the outcome for hostile input. Validation goes on; further issues are counted.
+pub const MAX_ISSUES: usize = 1000;
+
 /// Walks one resource and collects the issues.
 #[derive(Default)]
 pub struct Walker<'a> {
     path: Path<'a>,
     issues: Vec<Issue>,
+    omitted: usize,
 }
 
 impl<'a> Walker<'a> {
     pub fn new() -> Self {
-        Walker {
-            path: Path::default(),
-            issues: Vec::new(),
-        }
+        Self::default()
     }
 
-    pub fn into_issues(self) -> Vec<Issue> {
+    pub fn into_issues(mut self) -> Vec<Issue> {
+        if self.omitted > 0 {
+            let note = format!(
+                "{} further issues were found and are not listed (at most {MAX_ISSUES} are)",
+                self.omitted
+            );
+            self.issues.push(Issue::warning(IssueCode::TooCostly, note));
+        }
         self.issues
     }
 
@@ -69,12 +78,20 @@ impl<'a> Walker<'a> {
     }
 
     fn report(&mut self, code: IssueCode, rule: &str) {
+        if self.issues.len() >= MAX_ISSUES {
+            self.omitted += 1;
+            return;
+        }
         let at = self.path.render();
         let diagnostics = format!("{at}: {rule}");
         self.issues.push(Issue::error(code, diagnostics).at(at));
     }
 
     fn report_child(&mut self, code: IssueCode, child: &str, rule: &str) {
+        if self.issues.len() >= MAX_ISSUES {
+            self.omitted += 1;
+            return;
+        }
         let at = self.path.render_child(child);
         let diagnostics = format!("{at}: {rule}");
         self.issues.push(Issue::error(code, diagnostics).at(at));

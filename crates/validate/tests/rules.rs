@@ -741,3 +741,13 @@ fn required_bindings_on_codeable_concepts() {
         "Condition.clinicalStatus",
     );
 }
+
+#[test]
+fn issues_are_capped() {
+    let names: Vec<Value> = (0..1500).map(|_| json!({"foo": 1})).collect();
+    let issues = validate_resource(&with(patient(), "/name", Value::Array(names)));
+    assert_eq!(issues.len(), caduceus_validate::MAX_ISSUES + 1);
+    let last = issues.last().expect("the note");
+    assert_eq!(last.code, IssueCode::TooCostly);
+    assert!(last.diagnostics.starts_with("500 further issues"));
+}
