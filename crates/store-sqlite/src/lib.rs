@@ -227,6 +227,9 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
+        if !self.inner.writer.is_running() {
+            return Err(StoreError::Unavailable("the writer has stopped".into()));
+        }
         let conn = self.inner.readers.get();
         conn.prepare_cached("SELECT 1")
             .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))

@@ -59,6 +59,11 @@ impl Writer {
         })
     }
 
+    /// True while the writer thread runs (false after a panic in it).
+    pub(crate) fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     /// Queues a write and waits for its commit.
     pub(crate) async fn write(&self, ops: Vec<WriteOp>) -> Reply {
         let stopped = || StoreError::Unavailable("the writer has stopped".into());
