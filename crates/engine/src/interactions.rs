@@ -30,8 +30,9 @@ pub enum DeleteResult {
 pub type ReadResult = StoredVersion;
 
 /// How many times a PATCH without `If-Match` is retried when another writer got in between
-/// its read and its write.
-const PATCH_RETRIES: usize = 5;
+/// its read and its write. Every round of a race has a winner, so N concurrent patches of
+/// one resource need at most N attempts each; this bounds the work under extreme contention.
+const PATCH_RETRIES: usize = 64;
 
 /// Fails with 404 unless `resource_type` is a concrete FHIR R4 resource type.
 pub fn check_type(resource_type: &str) -> Result<(), FhirError> {
@@ -323,10 +324,14 @@ impl Engine {
                     })?;
                     return written(outcome);
                 }
-                Err(caduceus_store::StoreError::VersionConflict { .. })
-                    if if_match.is_none() && attempt < PATCH_RETRIES =>
-                {
+                Err(caduceus_store::StoreError::VersionConflict { .. }) if if_match.is_none() => {
                     attempt += 1;
+                    if attempt >= PATCH_RETRIES {
+                        // The client sent no precondition, so 412 would be wrong.
+                        return Err(FhirError::conflict(
+                            "the resource kept changing while the patch was applied; retry",
+                        ));
+                    }
                 }
                 Err(e) => return Err(e.into()),
             }
