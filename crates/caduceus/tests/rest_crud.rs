@@ -694,3 +694,90 @@ fn instance_level_validate() {
     assert_eq!(version_of(&current), "1");
     assert_eq!(current.json()["birthDate"], "1974-12-25");
 }
+
+/// Runs `n` requests at once, each from its own thread; returns the replies in order.
+fn concurrently(server: &Server, n: usize, f: impl Fn(usize) -> Reply + Sync) -> Vec<Reply> {
+    let barrier = std::sync::Barrier::new(n);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let (f, barrier) = (&f, &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    f(i)
+                })
+            })
+            .collect();
+        let _ = server;
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("request thread"))
+            .collect()
+    })
+}
+
+#[test]
+fn concurrent_patches_without_if_match_all_apply() {
+    let server = Server::start();
+    let mut body = patient();
+    body["identifier"] = json!([{"system": "http://example.org/c", "value": "start"}]);
+    let id = server.create_id(&body);
+    let path = format!("Patient/{id}");
+    const N: usize = 8;
+    let replies = concurrently(&server, N, |i| {
+        server.patch(
+            &path,
+            &json!([{"op": "add", "path": "/identifier/-", "value": {"system": "http://example.org/c", "value": format!("t{i}")}}]),
+            &[],
+        )
+    });
+    for (i, r) in replies.iter().enumerate() {
+        assert_eq!(
+            r.status,
+            200,
+            "patch {i} without If-Match must not fail on a race: {}",
+            r.text()
+        );
+    }
+    let v = server.get(&path).json();
+    assert_eq!(v["meta"]["versionId"], (N + 1).to_string());
+    let values: std::collections::BTreeSet<String> = v["identifier"]
+        .as_array()
+        .expect("identifiers")
+        .iter()
+        .filter_map(|i| i["value"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(values.len(), N + 1, "every patch applied once: {values:?}");
+}
+
+#[test]
+fn concurrent_updates_get_distinct_versions() {
+    let server = Server::start();
+    const N: usize = 8;
+    // Update-as-create racing on one new id: exactly one creates it.
+    let replies = concurrently(&server, N, |i| {
+        let mut body = patient();
+        body["id"] = json!("raced");
+        body["name"][0]["family"] = json!(format!("Racer{i}"));
+        server.put("Patient/raced", &body)
+    });
+    let mut created = 0;
+    let mut versions = std::collections::BTreeSet::new();
+    for r in &replies {
+        assert!(
+            r.status == 200 || r.status == 201,
+            "a PUT without If-Match must not fail on a race: {} {}",
+            r.status,
+            r.text()
+        );
+        if r.status == 201 {
+            created += 1;
+        }
+        versions.insert(version_of(r));
+    }
+    assert_eq!(created, 1, "exactly one PUT creates the resource");
+    let expected: std::collections::BTreeSet<String> = (1..=N).map(|v| v.to_string()).collect();
+    assert_eq!(versions, expected, "versions 1..{N}, each once");
+    let history = instance_history(&server, "Patient/raced");
+    assert_eq!(history.len(), N);
+}
