@@ -233,6 +233,10 @@ fn unknown_routes_are_404_and_wrong_methods_405() {
             reply.text()
         );
         reply.expect_error(405);
+        assert!(
+            reply.header("allow").is_some_and(|a| !a.is_empty()),
+            "a 405 names the allowed methods (RFC 9110): {method} {path}"
+        );
     }
     assert_nothing_stored(&server);
 }
