@@ -99,12 +99,10 @@ impl Engine {
             self_query.push(format!("_cursor={}", encode(c)));
         }
         let mut links = vec![("self", format!("{base}/{path}?{}", self_query.join("&")))];
-        if has_more {
-            if let Some(last) = versions.last() {
-                let mut next = common;
-                next.push(format!("_cursor={}", last.seq));
-                links.push(("next", format!("{base}/{path}?{}", next.join("&"))));
-            }
+        if has_more && let Some(last) = versions.last() {
+            let mut next = common;
+            next.push(format!("_cursor={}", last.seq));
+            links.push(("next", format!("{base}/{path}?{}", next.join("&"))));
         }
         let mut writer = BundleWriter::new("history", None, &links);
         for v in &versions {

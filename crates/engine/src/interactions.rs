@@ -127,10 +127,10 @@ impl Engine {
     /// Validates a resource without storing it (`$validate`): the outcome lists every issue.
     /// `resource_type` is the type the URL names, if any.
     pub fn validate(&self, resource_type: Option<&str>, resource: &Value) -> OperationOutcome {
-        if let Some(rt) = resource_type {
-            if let Err(e) = check_body_type(rt, resource) {
-                return e.outcome;
-            }
+        if let Some(rt) = resource_type
+            && let Err(e) = check_body_type(rt, resource)
+        {
+            return e.outcome;
         }
         OperationOutcome::from(caduceus_validate::validate_resource(resource))
     }
@@ -207,13 +207,13 @@ impl Engine {
         if_match: Option<u64>,
     ) -> Result<WriteOp, FhirError> {
         let current = self.read(resource_type, id).await?;
-        if let Some(expected) = if_match {
-            if expected != current.version {
-                return Err(FhirError::precondition_failed(format!(
-                    "version conflict: If-Match names version {expected}, the current version is {}",
-                    current.version
-                )));
-            }
+        if let Some(expected) = if_match
+            && expected != current.version
+        {
+            return Err(FhirError::precondition_failed(format!(
+                "version conflict: If-Match names version {expected}, the current version is {}",
+                current.version
+            )));
         }
         let operations: json_patch::Patch =
             serde_json::from_value(patch.clone()).map_err(|_| {

@@ -22,15 +22,15 @@ pub(crate) fn rewrite(
         Value::Object(obj) => {
             let mut unresolved = None;
             for (key, child) in obj.iter_mut() {
-                if key == "reference" {
-                    if let Value::String(reference) = child {
-                        if let Some(target) = map.get(reference.as_str()) {
-                            *reference = target.clone();
-                        } else if is_placeholder(reference) && unresolved.is_none() {
-                            unresolved = Some(format!("{path}.reference"));
-                        }
-                        continue;
+                if key == "reference"
+                    && let Value::String(reference) = child
+                {
+                    if let Some(target) = map.get(reference.as_str()) {
+                        *reference = target.clone();
+                    } else if is_placeholder(reference) && unresolved.is_none() {
+                        unresolved = Some(format!("{path}.reference"));
                     }
+                    continue;
                 }
                 let len = path.len();
                 path.push('.');

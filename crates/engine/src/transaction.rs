@@ -187,14 +187,14 @@ impl Engine {
             if r.verb == Verb::Post {
                 r.id = Some(new_id());
             }
-            if let (Some(full_url), Some(id)) = (&r.full_url, &r.id) {
-                if matches!(r.verb, Verb::Post | Verb::Put) {
-                    if seen_full_urls.insert(full_url.clone(), i).is_some() {
-                        return Err(FhirError::bad_request("two entries have the same fullUrl")
-                            .within(&format!("Bundle.entry[{i}].fullUrl")));
-                    }
-                    map.insert(full_url.clone(), format!("{}/{id}", r.resource_type));
+            if let (Some(full_url), Some(id)) = (&r.full_url, &r.id)
+                && matches!(r.verb, Verb::Post | Verb::Put)
+            {
+                if seen_full_urls.insert(full_url.clone(), i).is_some() {
+                    return Err(FhirError::bad_request("two entries have the same fullUrl")
+                        .within(&format!("Bundle.entry[{i}].fullUrl")));
                 }
+                map.insert(full_url.clone(), format!("{}/{id}", r.resource_type));
             }
         }
         for (i, r) in requests.iter_mut().enumerate() {
@@ -473,13 +473,14 @@ fn parse_entry(entry: Value, base: &str) -> Result<Request, FhirError> {
         .get("fullUrl")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    if let Some(u) = &full_url {
-        if u.starts_with("urn:") && !is_placeholder(u) {
-            return Err(FhirError::bad_request(
-                "fullUrl must be an absolute URL, urn:uuid: or urn:oid:",
-            )
-            .within("fullUrl"));
-        }
+    if let Some(u) = &full_url
+        && u.starts_with("urn:")
+        && !is_placeholder(u)
+    {
+        return Err(FhirError::bad_request(
+            "fullUrl must be an absolute URL, urn:uuid: or urn:oid:",
+        )
+        .within("fullUrl"));
     }
     Ok(Request {
         verb,

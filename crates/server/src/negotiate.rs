@@ -162,15 +162,15 @@ impl FromRequest<AppState> for ResourceBody {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let content_type = content_type(req.headers());
-        if let Some(ct) = &content_type {
-            if !matches!(
+        if let Some(ct) = &content_type
+            && !matches!(
                 ct.as_str(),
                 "application/fhir+json" | "application/json" | "application/json+fhir"
-            ) {
-                return Err(unsupported_media_type(
-                    "a resource must be sent as application/fhir+json",
-                ));
-            }
+            )
+        {
+            return Err(unsupported_media_type(
+                "a resource must be sent as application/fhir+json",
+            ));
         }
         let bytes = read_body(req, state).await?;
         Ok(ResourceBody(parse_json(&bytes)?))

@@ -29,12 +29,11 @@ pub(crate) async fn read(
     if let Some(tag) = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
+        && caduceus_engine::parse_version_tag(tag) == Some(version.version)
     {
-        if caduceus_engine::parse_version_tag(tag) == Some(version.version) {
-            let mut response = StatusCode::NOT_MODIFIED.into_response();
-            version_headers(response.headers_mut(), &version, None);
-            return Ok(response);
-        }
+        let mut response = StatusCode::NOT_MODIFIED.into_response();
+        version_headers(response.headers_mut(), &version, None);
+        return Ok(response);
     }
     Ok(resource_response(&version, fhir.output))
 }
@@ -122,10 +121,10 @@ pub(crate) async fn delete(
             fhir.output,
         )
     };
-    if let DeleteResult::Deleted(v) = &result {
-        if let Ok(etag) = format!("W/\"{}\"", v.version).parse() {
-            response.headers_mut().insert(header::ETAG, etag);
-        }
+    if let DeleteResult::Deleted(v) = &result
+        && let Ok(etag) = format!("W/\"{}\"", v.version).parse()
+    {
+        response.headers_mut().insert(header::ETAG, etag);
     }
     Ok(response)
 }
