@@ -561,6 +561,24 @@ fn absolute_full_urls_are_resolved_like_placeholders() {
     );
 }
 
+#[test]
+fn absolute_request_urls_on_this_server_are_accepted() {
+    let server = Server::start();
+    let mut body = patient("Absolute");
+    body["id"] = json!("abs");
+    let bundle = transaction(vec![
+        json!({"resource": body, "request": {"method": "PUT", "url": format!("{}/Patient/abs", server.base)}}),
+        json!({"request": {"method": "GET", "url": format!("{}/Patient/abs", server.base)}}),
+    ]);
+    let reply = server.post("", &bundle);
+    reply.expect(200);
+    let response = reply.json();
+    assert_eq!(status(&response["entry"][0]), 201, "{response}");
+    assert_eq!(status(&response["entry"][1]), 200, "{response}");
+    assert_eq!(response["entry"][1]["resource"]["id"], "abs");
+    server.get("Patient/abs").expect(200);
+}
+
 /// R4 http.html#trules: "Servers SHALL replace all matching links in the bundle, whether
 /// they are found in the resource ids, resource references, elements of type uri, url, oid,
 /// uuid, and <a href=""> & <img src=""> in the narrative."

@@ -320,6 +320,32 @@ fn delete_then_gone_then_recreate() {
 }
 
 #[test]
+fn writes_to_a_deleted_resource() {
+    let server = Server::start();
+    let id = server.create_id(&patient());
+    let path = format!("Patient/{id}");
+    server.delete(&path).expect(200);
+    // PATCH needs a current version to apply to.
+    server
+        .patch(
+            &path,
+            &json!([{"op": "add", "path": "/active", "value": false}]),
+            &[],
+        )
+        .expect_error(410);
+    // Deleting a deleted resource again writes nothing.
+    let (before, _) = server.history_all(&format!("{path}/_history"));
+    let again = server.request("DELETE", &path, &[], None);
+    assert!(
+        again.status == 200 || again.status == 204,
+        "{}",
+        again.text()
+    );
+    let (after, _) = server.history_all(&format!("{path}/_history"));
+    assert_eq!(before, after, "deleting a deleted resource writes nothing");
+}
+
+#[test]
 fn delete_with_prefer_minimal_is_204_without_body() {
     let server = Server::start();
     let id = server.create_id(&patient());

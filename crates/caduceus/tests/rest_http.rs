@@ -237,6 +237,33 @@ fn format_and_accept_negotiate_json_only() {
 }
 
 #[test]
+fn a_write_that_cannot_be_answered_in_an_acceptable_format_writes_nothing() {
+    let server = Server::start();
+    let body = serde_json::to_vec(&patient()).expect("json");
+    server
+        .request(
+            "POST",
+            "Patient",
+            &[
+                ("content-type", "application/fhir+json"),
+                ("accept", "application/fhir+xml"),
+            ],
+            Some(&body),
+        )
+        .expect_error(406);
+    server
+        .request(
+            "POST",
+            "Patient?_format=xml",
+            &[("content-type", "application/fhir+json")],
+            Some(&body),
+        )
+        .expect_error(406);
+    let (history, _) = server.history_all("_history");
+    assert!(history.is_empty(), "nothing stored: {history:?}");
+}
+
+#[test]
 fn request_content_type_must_be_fhir_json() {
     let server = Server::start();
     let body = serde_json::to_vec(&patient()).expect("json");
