@@ -245,7 +245,8 @@ fn build_type(
             .get("binding")
             .filter(|b| str_of(b, "strength") == "required")
             .filter(|_| {
-                types.len() == 1 && matches!(types[0].as_str(), "code" | "Coding" | "CodeableConcept")
+                types.len() == 1
+                    && matches!(types[0].as_str(), "code" | "Coding" | "CodeableConcept")
             })
             .map(|b| {
                 let vs = str_of(b, "valueSet");

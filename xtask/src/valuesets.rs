@@ -94,7 +94,10 @@ impl Resolver<'_> {
         let mut found: Option<Codes> = None;
         if !concepts.is_empty() {
             found = Some(Codes {
-                codes: concepts.iter().map(|c| str_of(c, "code").to_owned()).collect(),
+                codes: concepts
+                    .iter()
+                    .map(|c| str_of(c, "code").to_owned())
+                    .collect(),
                 systems: BTreeSet::from([system.to_owned()]),
             });
         } else if !system.is_empty() {
