@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use caduceus_engine::{BundleKind, Engine, EntryResponse};
+use caduceus_engine::{BundleKind, Engine, EntryResponse, parse_json};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
@@ -263,8 +263,7 @@ fn read_transactions(file: &Path, chunk_size: usize) -> Result<Vec<Value>, Strin
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let v: Value = serde_json::from_slice(line)
-                .map_err(|e| format!("line {} is not JSON ({})", n + 1, e.classify_name()))?;
+            let v = parse_json(line).map_err(|e| format!("line {}: {e}", n + 1))?;
             resources.push(v);
         }
         return Ok(resources
@@ -272,8 +271,7 @@ fn read_transactions(file: &Path, chunk_size: usize) -> Result<Vec<Value>, Strin
             .map(|chunk| as_transaction(chunk.iter().cloned().map(|r| (None, r)).collect()))
             .collect());
     }
-    let v: Value =
-        serde_json::from_slice(&bytes).map_err(|e| format!("not JSON ({})", e.classify_name()))?;
+    let v = parse_json(&bytes).map_err(|e| e.to_string())?;
     match (
         v.get("resourceType").and_then(Value::as_str),
         v.get("type").and_then(Value::as_str),
@@ -321,19 +319,4 @@ fn as_transaction(resources: Vec<(Option<String>, Value)>) -> Value {
         })
         .collect();
     json!({ "resourceType": "Bundle", "type": "transaction", "entry": entries })
-}
-
-trait ClassifyName {
-    fn classify_name(&self) -> &'static str;
-}
-
-impl ClassifyName for serde_json::Error {
-    fn classify_name(&self) -> &'static str {
-        match self.classify() {
-            serde_json::error::Category::Io => "read error",
-            serde_json::error::Category::Syntax => "syntax error",
-            serde_json::error::Category::Data => "unexpected data",
-            serde_json::error::Category::Eof => "unexpected end",
-        }
-    }
 }

@@ -60,7 +60,7 @@ pub fn check_id(id: &str) -> Result<(), FhirError> {
 
 /// Parses a request body as JSON; 400 with the position of the first syntax error.
 pub fn parse_json(body: &[u8]) -> Result<Value, FhirError> {
-    serde_json::from_slice(body).map_err(|e| {
+    crate::exact_json::parse(body).map_err(|e| {
         FhirError::new(
             400,
             IssueCode::Structure,

@@ -19,6 +19,7 @@
 pub mod bundle_writer;
 pub mod capability;
 mod error;
+mod exact_json;
 mod history;
 mod interactions;
 mod references;
