@@ -751,3 +751,13 @@ fn issues_are_capped() {
     assert_eq!(last.code, IssueCode::TooCostly);
     assert!(last.diagnostics.starts_with("500 further issues"));
 }
+
+#[test]
+fn deep_nesting_is_walked_without_exhausting_the_stack() {
+    // Deeper than serde_json's parse limit of 128, on a test thread's 2 MiB stack.
+    let mut item = json!({"linkId": "leaf", "type": "display"});
+    for depth in 0..200 {
+        item = json!({"linkId": depth.to_string(), "type": "group", "item": [item]});
+    }
+    assert_valid(json!({"resourceType": "Questionnaire", "status": "draft", "item": [item]}));
+}
