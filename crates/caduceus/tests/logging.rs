@@ -215,9 +215,14 @@ fn no_patient_data_in_logs_at_default_level() {
 #[test]
 fn every_request_log_line_carries_the_request_id() {
     let server = Server::start_with_global(&["--log-level", "debug"]);
-    let started = server.logs().len();
     scenario(&server);
     let logs = server.logs();
+    // Start-up ends with the "listening" line; everything after it is request work.
+    let started = logs
+        .iter()
+        .position(|l| l.contains(r#""message":"listening""#))
+        .expect("a listening line")
+        + 1;
     let during: Vec<&String> = logs[started..].iter().collect();
     assert!(!during.is_empty(), "requests were logged");
     let mut ids = std::collections::BTreeSet::new();
@@ -246,6 +251,17 @@ fn the_client_request_id_is_echoed_and_logged() {
     );
     reply.expect_error(404);
     assert_eq!(reply.header("x-request-id"), Some("another-id-1"));
+    // An id that could forge or bloat log lines is replaced by a generated one.
+    for bad in ["has spaces in it", &"x".repeat(200), "quote\"brace}"] {
+        let reply = server.request("GET", "metadata", &[("x-request-id", bad)], None);
+        reply.expect(200);
+        let echoed = reply.header("x-request-id").expect("an id");
+        assert_ne!(echoed, bad, "unsafe request id must not be echoed");
+        assert!(
+            !echoed.is_empty() && echoed.len() <= 64,
+            "generated id: {echoed}"
+        );
+    }
     // Without one, the server makes one up, different per request.
     let a = server.get("metadata");
     let b = server.get("metadata");

@@ -27,6 +27,23 @@ fn version_of(reply: &Reply) -> String {
         .to_owned()
 }
 
+/// `Mon, 23 Nov 2026 11:16:09 GMT` → `2026-11-23T11:16:09`.
+#[track_caller]
+fn http_date_to_instant(date: &str) -> String {
+    let parts: Vec<&str> = date.split(' ').collect();
+    assert_eq!(parts.len(), 6, "HTTP date: {date}");
+    assert_eq!(parts[5], "GMT", "HTTP date: {date}");
+    let months = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let month = months
+        .iter()
+        .position(|m| *m == parts[2])
+        .unwrap_or_else(|| panic!("month in {date}"))
+        + 1;
+    format!("{}-{month:02}-{:0>2}T{}", parts[3], parts[1], parts[4])
+}
+
 #[track_caller]
 fn assert_no_errors(reply: &Reply) {
     let v = reply.json();
@@ -92,6 +109,10 @@ fn create_assigns_id_version_and_headers_ignoring_client_values() {
     assert!(
         last_modified.ends_with(" GMT") && last_modified.contains(','),
         "Last-Modified must be an HTTP date: {last_modified}"
+    );
+    assert!(
+        last_updated.starts_with(&http_date_to_instant(last_modified)),
+        "Last-Modified {last_modified} must be meta.lastUpdated {last_updated} to the second"
     );
     assert!(
         reply

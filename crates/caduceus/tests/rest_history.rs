@@ -35,6 +35,10 @@ fn key(entry: &Value) -> String {
     let etag = entry["response"]["etag"].as_str().expect("response.etag");
     let version = etag.trim_start_matches("W/").trim_matches('"').to_owned();
     if let Some(resource) = entry.get("resource") {
+        assert_eq!(
+            resource["meta"]["lastUpdated"], entry["response"]["lastModified"],
+            "response.lastModified is the version's lastUpdated: {entry}"
+        );
         assert_eq!(resource["id"], id, "resource id matches fullUrl: {entry}");
         assert_eq!(
             resource["meta"]["versionId"], version,

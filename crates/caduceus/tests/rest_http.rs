@@ -321,6 +321,15 @@ fn capability_statement_lists_every_r4_resource_type() {
         "format lists JSON: {}",
         cs["format"]
     );
+    assert!(
+        !cs["format"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|f| f.as_str().is_some_and(|f| f.contains("xml"))),
+        "XML is not served, so it must not be claimed: {}",
+        cs["format"]
+    );
     let listed: Vec<&str> = cs["rest"][0]["resource"]
         .as_array()
         .expect("rest[0].resource")
