@@ -11,10 +11,10 @@
 //!   from a per-thread home slot (`pool` module). No `spawn_blocking` hop, no single lock.
 //!   The body comes back as the stored canonical bytes (`Bytes`), never parsed. History and
 //!   counts, which can scan, run on the blocking pool with the same connections.
-//! - **Writer.** One write connection owned by a dedicated thread, fed by a channel
-//!   (`writer` module). Each `write()` is one `BEGIN IMMEDIATE` transaction, all or nothing;
-//!   concurrent writes queued together share one commit (group commit), each in its own
-//!   savepoint so a refused write fails alone.
+//! - **Writer.** One write connection owned by a dedicated thread, fed by a bounded channel
+//!   (`writer` module; overload backs up into the callers). Each `write()` is one
+//!   `BEGIN IMMEDIATE` transaction, all or nothing; concurrent writes queued together share
+//!   one commit (group commit), each in its own savepoint so a refused write fails alone.
 //! - **seq.** `versions.seq` is `INTEGER PRIMARY KEY AUTOINCREMENT`: assigned by SQLite under
 //!   the write lock, strictly increasing, never reused even if the newest rows are purged.
 //!   It is the global history order and the paging cursor. `last_updated` is made monotonic

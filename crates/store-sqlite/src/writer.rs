@@ -1,5 +1,5 @@
-//! The writer: one connection on one dedicated thread, fed through a channel, with group
-//! commit.
+//! The writer: one connection on one dedicated thread, fed through a bounded channel, with
+//! group commit.
 //!
 //! SQLite admits one writer at a time anyway; owning the write connection on one thread
 //! makes that explicit, keeps blocking fsyncs off the async runtime, and lets concurrent
@@ -16,7 +16,6 @@
 //! write share its instant.
 
 use std::collections::HashSet;
-use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -24,13 +23,17 @@ use caduceus_model::ids::now_micros;
 use caduceus_model::json::canonical_bytes;
 use caduceus_store::{Method, StoreError, StoredVersion, WriteOp, WriteOutcome};
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::map_sqlite;
 use crate::rows::{CODEC_PLAIN, newest_last_updated};
 
 /// A group stops taking queued requests once it holds this many operations.
 pub(crate) const MAX_GROUP_OPS: usize = 4096;
+
+/// Requests that may wait for the writer; beyond this, `write()` callers wait to enqueue
+/// (backpressure instead of an unbounded queue).
+pub(crate) const QUEUE_DEPTH: usize = 1024;
 
 type Reply = Result<Vec<WriteOutcome>, StoreError>;
 
@@ -49,7 +52,7 @@ pub(crate) struct Writer {
 impl Writer {
     /// Starts the writer thread, which owns `conn` (configured and migrated).
     pub(crate) fn start(conn: Connection, tenant: i64) -> std::io::Result<Writer> {
-        let (tx, rx) = mpsc::channel::<Request>();
+        let (tx, rx) = mpsc::channel::<Request>(QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("caduceus-sqlite-writer".into())
             .spawn(move || run(conn, tenant, rx))?;
@@ -72,6 +75,7 @@ impl Writer {
             .as_ref()
             .ok_or_else(stopped)?
             .send(Request { ops, reply })
+            .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
@@ -86,8 +90,9 @@ impl Drop for Writer {
     }
 }
 
-fn run(conn: Connection, tenant: i64, rx: mpsc::Receiver<Request>) {
-    while let Ok(first) = rx.recv() {
+fn run(conn: Connection, tenant: i64, mut rx: mpsc::Receiver<Request>) {
+    // A plain thread, outside any runtime: blocking_recv is allowed here.
+    while let Some(first) = rx.blocking_recv() {
         let mut n_ops = first.ops.len();
         let mut group = vec![first];
         while n_ops < MAX_GROUP_OPS {
