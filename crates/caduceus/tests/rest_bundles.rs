@@ -583,8 +583,6 @@ fn absolute_request_urls_on_this_server_are_accepted() {
 /// they are found in the resource ids, resource references, elements of type uri, url, oid,
 /// uuid, and <a href=""> & <img src=""> in the narrative."
 #[test]
-#[ignore = "product gap: only Reference.reference is rewritten; uri-typed elements and narrative \
-            links need type-aware rewriting (the model's element tables)"]
 fn placeholders_in_uri_elements_and_narrative_are_rewritten() {
     let server = Server::start();
     let p = "urn:uuid:2b1e8c40-9f6a-4d4e-8c1c-0f7b6f0d2a11";
