@@ -10,7 +10,8 @@
 //!   small pool of read-only connections, each behind its own mutex, picked with `try_lock`
 //!   from a per-thread home slot (`pool` module). No `spawn_blocking` hop, no single lock.
 //!   The body comes back as the stored canonical bytes (`Bytes`), never parsed. History and
-//!   counts, which can scan, run on the blocking pool with the same connections.
+//!   counts, which can scan, run on the blocking thread pool with a separate, smaller pool of
+//!   connections, so a burst of long queries never makes a point read wait.
 //! - **Writer.** One write connection owned by a dedicated thread, fed by a bounded channel
 //!   (`writer` module; overload backs up into the callers). Each `write()` is one
 //!   `BEGIN IMMEDIATE` transaction, all or nothing; concurrent writes queued together share
@@ -75,7 +76,10 @@ struct Inner {
     db_path: PathBuf,
     tenant: i64,
     schema_version: i64,
+    /// Point reads, inline on the caller's thread.
     readers: ReadPool,
+    /// History, counts and checks, on the blocking thread pool.
+    scanners: ReadPool,
     writer: Writer,
 }
 
@@ -112,6 +116,7 @@ impl SqliteStore {
         schema::configure_writer(&conn).map_err(open_err)?;
         let schema_version = schema::migrate(&mut conn)?;
         let readers = ReadPool::open(&db_path, reader_count()).map_err(open_err)?;
+        let scanners = ReadPool::open(&db_path, SCAN_CONNECTIONS).map_err(open_err)?;
         let writer = Writer::start(conn, DEFAULT_TENANT).map_err(SqliteStoreError::Writer)?;
         tracing::info!(path = %db_path.display(), schema_version, readers = readers.size(), "opened SQLite store");
         Ok(SqliteStore {
@@ -121,6 +126,7 @@ impl SqliteStore {
                 tenant: DEFAULT_TENANT,
                 schema_version,
                 readers,
+                scanners,
                 writer,
             }),
         })
@@ -149,7 +155,7 @@ impl SqliteStore {
     /// Runs `PRAGMA integrity_check`: `["ok"]` for a sound database, else SQLite's findings.
     /// Reads the whole file: for operators and tests, not for request paths.
     pub fn integrity_check(&self) -> Result<Vec<String>, SqliteStoreError> {
-        let conn = self.inner.readers.get();
+        let conn = self.inner.scanners.get();
         let mut stmt = conn
             .prepare("PRAGMA integrity_check")
             .map_err(|e| SqliteStoreError::Store(map_sqlite(e)))?;
@@ -168,7 +174,7 @@ impl SqliteStore {
     {
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
-            let conn = inner.readers.get();
+            let conn = inner.scanners.get();
             f(&conn, inner.tenant)
         })
         .await
@@ -176,8 +182,13 @@ impl SqliteStore {
     }
 }
 
-/// Read connections: twice the cores, between 4 and 16. Readers inline on tokio workers
-/// plus the blocking pool rarely need more; each costs a page cache.
+/// Connections for history and counts: queries that may scan wait for one of these, never
+/// for a point-read connection.
+const SCAN_CONNECTIONS: usize = 3;
+
+/// Point-read connections: twice the cores, between 4 and 16. Point reads run inline on the
+/// runtime's worker threads (one per core by default), so this leaves slack for other
+/// threads; each connection costs a page cache.
 fn reader_count() -> usize {
     std::thread::available_parallelism()
         .map_or(4, |n| n.get() * 2)
