@@ -490,6 +490,34 @@ fn only_batch_and_transaction_bundles_are_accepted_at_the_base() {
             ]),
         )
         .expect_error(400);
+    // The resource must be of the type the entry's URL names; the PUT id must match.
+    let reply = server.post(
+        "",
+        &transaction(vec![json!({
+            "resource": {"resourceType": "Observation", "status": "final", "code": {"text": "x"}},
+            "request": {"method": "POST", "url": "Patient"}
+        })]),
+    );
+    reply.expect_error(400);
+    reply.expect_expression("Bundle.entry[0]");
+    let mut other_id = patient("OtherId");
+    other_id["id"] = json!("b");
+    server
+        .post(
+            "",
+            &transaction(vec![
+                json!({"resource": other_id, "request": {"method": "PUT", "url": "Patient/a"}}),
+            ]),
+        )
+        .expect_error(400);
+    server
+        .post(
+            "",
+            &transaction(vec![
+                json!({"resource": patient("X"), "request": {"method": "POST", "url": "Nonsense"}}),
+            ]),
+        )
+        .expect_error(404);
     assert!(snapshot(&server).is_empty(), "nothing written");
     // An empty transaction is fine.
     let empty = server.post("", &transaction(vec![]));
