@@ -138,6 +138,11 @@ pub(crate) fn current_version(conn: &Connection) -> rusqlite::Result<i64> {
 /// Brings the schema up to [`latest_version`], one transaction per migration, and returns
 /// the resulting version. Refuses a database newer than this binary.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, SqliteStoreError> {
+    migrate_with(conn, MIGRATIONS)
+}
+
+/// [`migrate`] over an explicit list (tests use lists with a failing step).
+fn migrate_with(conn: &mut Connection, migrations: &[Migration]) -> Result<i64, SqliteStoreError> {
     let open_err = |source| SqliteStoreError::Migration {
         version: 0,
         name: "schema_migrations",
@@ -151,12 +156,12 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, SqliteStoreError> {
          );",
     )
     .map_err(open_err)?;
-    let supported = latest_version();
+    let supported = migrations.last().map_or(0, |m| m.version);
     let found = current_version(conn).map_err(open_err)?;
     if found > supported {
         return Err(SqliteStoreError::SchemaTooNew { found, supported });
     }
-    for m in MIGRATIONS {
+    for m in migrations {
         let fail = |source| SqliteStoreError::Migration {
             version: m.version,
             name: m.name,
@@ -190,4 +195,50 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<i64, SqliteStoreError> {
         );
     }
     current_version(conn).map_err(open_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table_exists(conn: &Connection, name: &str) -> bool {
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [name],
+            |r| r.get::<_, i64>(0),
+        )
+        .expect("query")
+            == 1
+    }
+
+    #[test]
+    fn a_failing_migration_leaves_the_previous_version_whole() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        assert_eq!(migrate(&mut conn).expect("migrate"), latest_version());
+        let next = latest_version() + 1;
+        let broken = [
+            Migration {
+                version: 1,
+                name: "already applied",
+                sql: "SELECT 1",
+            },
+            Migration {
+                version: next,
+                name: "broken",
+                sql: "CREATE TABLE half_done (x INTEGER); THIS IS NOT SQL;",
+            },
+        ];
+        match migrate_with(&mut conn, &broken) {
+            Err(SqliteStoreError::Migration { version, .. }) => assert_eq!(version, next),
+            other => panic!("expected a migration error, got {other:?}"),
+        }
+        assert_eq!(current_version(&conn).expect("version"), latest_version());
+        assert!(
+            !table_exists(&conn, "half_done"),
+            "the failed step was rolled back"
+        );
+        assert!(table_exists(&conn, "versions"));
+        // Migrating again with the real list is a no-op.
+        assert_eq!(migrate(&mut conn).expect("migrate"), latest_version());
+    }
 }

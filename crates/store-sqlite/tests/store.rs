@@ -789,3 +789,39 @@ async fn grouped_writes_fail_alone() {
         1
     );
 }
+
+#[tokio::test]
+async fn two_stores_on_one_folder_keep_order() {
+    // As if two processes shared the data folder: the write lock serialises them, and each
+    // transaction reads the newest instant from the database, so seq and time still agree.
+    let dir = TempDir::new("twoprocs");
+    let a = SqliteStore::open(dir.path()).unwrap();
+    let b = SqliteStore::open(dir.path()).unwrap();
+    write_one(&a, create("shared", "0")).await.unwrap();
+    for i in 1..=20u64 {
+        let store = if i % 2 == 0 { &a } else { &b };
+        write_one(store, update("shared", &i.to_string(), Some(i)))
+            .await
+            .unwrap();
+    }
+    let mut h = a
+        .history(&query(HistoryScope::Instance(
+            "Patient".into(),
+            "shared".into(),
+        )))
+        .await
+        .unwrap();
+    h.reverse();
+    assert_eq!(
+        h.iter().map(|v| v.version).collect::<Vec<_>>(),
+        (1..=21).collect::<Vec<_>>()
+    );
+    assert!(
+        h.windows(2)
+            .all(|w| w[0].seq < w[1].seq && w[0].last_updated < w[1].last_updated)
+    );
+    assert_eq!(
+        b.read("Patient", "shared").await.unwrap().unwrap().version,
+        21
+    );
+}
