@@ -176,7 +176,7 @@ fn read_returns_the_stored_bytes_with_order_and_decimals_kept() {
 }
 
 /// FHIR decimals may use an exponent (`-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`).
-/// Value and precision are kept; see the ignored test below for the exact spelling.
+/// Value and precision are kept; the test below checks the exact spelling too.
 #[test]
 fn exponent_decimals_keep_value_and_precision() {
     let server = Server::start();
