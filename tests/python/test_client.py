@@ -153,13 +153,11 @@ def test_create_observation_keeps_decimals_and_references(server):
     assert back.valueQuantity.value == 72.5
 
     # Decimals are kept as written, trailing zeros included (the JSON text, not a float).
-    body = {
-        "resourceType": "Observation",
-        "status": "final",
-        "code": {"text": "glucose"},
-        "valueQuantity": {"value": 5.10, "unit": "mmol/L"},
-    }
-    text = json.dumps(body).replace("5.1", "5.10")
+    # (json.dumps would write 5.1, so the body is written as text.)
+    text = (
+        '{"resourceType":"Observation","status":"final","code":{"text":"glucose"},'
+        '"valueQuantity":{"value":5.10,"unit":"mmol/L"}}'
+    )
     r = server.http.post(server.url("Observation"), data=text, headers=JSON_HEADERS)
     assert r.status_code == 201, r.text
     got = server.http.get(server.url(f"Observation/{r.json()['id']}")).text
