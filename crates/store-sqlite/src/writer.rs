@@ -16,6 +16,7 @@
 //! write share its instant.
 
 use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use std::thread::JoinHandle;
 
 use bytes::Bytes;
@@ -105,7 +106,19 @@ fn run(conn: Connection, tenant: i64, mut rx: mpsc::Receiver<Request>) {
             }
         }
         let (ops, replies): (Vec<_>, Vec<_>) = group.into_iter().map(|r| (r.ops, r.reply)).unzip();
-        let results = commit_group(&conn, tenant, &ops);
+        // A panic while applying a group must not kill the only writer: roll back, fail the
+        // group, keep serving.
+        let results =
+            std::panic::catch_unwind(AssertUnwindSafe(|| commit_group(&conn, tenant, &ops)))
+                .unwrap_or_else(|_| {
+                    if !conn.is_autocommit() {
+                        let _ = conn.execute_batch("ROLLBACK");
+                    }
+                    tracing::error!(requests = ops.len(), "write group panicked; rolled back");
+                    ops.iter()
+                        .map(|_| Err(StoreError::Internal("the write failed unexpectedly".into())))
+                        .collect()
+                });
         for (reply, result) in replies.into_iter().zip(results) {
             // The caller may have gone away (cancelled); the write stands regardless.
             let _ = reply.send(result);
@@ -146,29 +159,26 @@ fn commit_group(conn: &Connection, tenant: i64, requests: &[Vec<WriteOp>]) -> Ve
             if !conn.is_autocommit() {
                 let _ = conn.execute_batch("ROLLBACK");
             }
-            tracing::warn!(error = %e, "write transaction failed");
+            let err = map_sqlite(e);
+            tracing::warn!(error = %err, "write transaction failed");
             results
                 .into_iter()
                 .map(|r| match r {
                     // A refusal stands; anything that looked applied was rolled back.
                     Some(Err(refused)) => Err(refused),
-                    _ => Err(map_sqlite(clone_err(&e))),
+                    _ => Err(same_error(&err)),
                 })
                 .collect()
         }
     }
 }
 
-/// `rusqlite::Error` is not `Clone`; keep what `map_sqlite` uses.
-fn clone_err(e: &rusqlite::Error) -> rusqlite::Error {
+/// `StoreError` is not `Clone`; the group's failure is reported to each of its requests.
+fn same_error(e: &StoreError) -> StoreError {
     match e {
-        rusqlite::Error::SqliteFailure(err, msg) => {
-            rusqlite::Error::SqliteFailure(*err, msg.clone())
-        }
-        _ => rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
-            Some("write transaction failed".into()),
-        ),
+        StoreError::Unavailable(t) => StoreError::Unavailable(t.clone()),
+        StoreError::Internal(t) => StoreError::Internal(t.clone()),
+        other => StoreError::Internal(other.to_string()),
     }
 }
 
