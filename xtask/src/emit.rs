@@ -254,14 +254,20 @@ fn search_file(search: &Search) -> String {
     );
     for p in &search.params {
         let targets: Vec<String> = p.targets.iter().map(|t| format!("{t:?}")).collect();
+        let components: Vec<String> = p
+            .components
+            .iter()
+            .map(|(d, e)| format!("({d:?}, {e:?})"))
+            .collect();
         let _ = writeln!(
             s,
-            "    p({:?}, {:?}, {:?}, {:?}, &[{}]),",
+            "    p({:?}, {:?}, {:?}, {:?}, &[{}], &[{}]),",
             p.code,
             p.kind,
             p.url,
             p.expression,
-            targets.join(", ")
+            targets.join(", "),
+            components.join(", ")
         );
     }
     s.push_str("];\n\n");
@@ -289,8 +295,8 @@ fn search_file(search: &Search) -> String {
         s.push('\n');
     }
     s.push_str(
-        "const fn p(code: &'static str, kind: &'static str, url: &'static str, expression: &'static str, targets: &'static [&'static str]) -> SearchParamDef {\n    \
-         SearchParamDef { code, kind, url, expression, targets }\n}\n",
+        "const fn p(code: &'static str, kind: &'static str, url: &'static str, expression: &'static str, targets: &'static [&'static str], components: &'static [(&'static str, &'static str)]) -> SearchParamDef {\n    \
+         SearchParamDef { code, kind, url, expression, targets, components }\n}\n",
     );
     s
 }

@@ -23,6 +23,8 @@ pub struct Param {
     pub expression: String,
     pub targets: Vec<String>,
     pub base: Vec<String>,
+    /// For composite parameters: (definition URL, expression relative to the parameter's).
+    pub components: Vec<(String, String)>,
 }
 
 /// All parameters (sorted by URL) and, per concrete resource type (sorted), the indexes of
@@ -63,6 +65,15 @@ pub fn build(pkg: &Package, structures: &Structures) -> Result<Search> {
                 .filter_map(|t| t.as_str().map(str::to_owned))
                 .collect(),
             base,
+            components: arr_of(sp, "component")
+                .iter()
+                .map(|c| {
+                    (
+                        str_of(c, "definition").to_owned(),
+                        str_of(c, "expression").to_owned(),
+                    )
+                })
+                .collect(),
         });
     }
     let params: Vec<Param> = by_url.into_values().collect();

@@ -176,6 +176,10 @@ pub struct SearchParamDef {
     pub expression: &'static str,
     /// For reference parameters, the resource types they may point to.
     pub targets: &'static [&'static str],
+    /// For composite parameters, the components in order: the canonical URL of the
+    /// component's SearchParameter (see [`search_param_by_url`]) and its FHIRPath expression,
+    /// relative to each node the composite's own expression selects. Empty otherwise.
+    pub components: &'static [(&'static str, &'static str)],
 }
 
 /// Every concrete (non-abstract) resource type, sorted.
@@ -274,6 +278,13 @@ pub fn search_param(resource_type: &str, code: &str) -> Option<SearchParamDef> {
     list.binary_search_by(|&i| all[usize::from(i)].code.cmp(code))
         .ok()
         .map(|j| all[usize::from(list[j])])
+}
+
+/// The search parameter with this canonical URL (e.g. a composite's component), if the
+/// specification defines it.
+pub fn search_param_by_url(url: &str) -> Option<SearchParamDef> {
+    let all = &generated::search::SEARCH_PARAMS;
+    all.binary_search_by(|p| p.url.cmp(url)).ok().map(|i| all[i])
 }
 
 /// The compartments defined by the specification (`Device`, `Encounter`, `Patient`,
@@ -386,6 +397,15 @@ mod tests {
         );
         assert!(search_param("Bundle", "_id").is_some());
         assert!(search_params("NoSuchType").is_empty());
+        let cv = search_param("Observation", "code-value-quantity").expect("composite");
+        assert_eq!(cv.components.len(), 2);
+        let kinds: Vec<&str> = cv
+            .components
+            .iter()
+            .map(|(url, _)| search_param_by_url(url).expect("component").kind)
+            .collect();
+        assert_eq!(kinds, ["token", "quantity"]);
+        assert!(subject.components.is_empty());
     }
 
     #[test]
