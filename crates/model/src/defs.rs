@@ -284,7 +284,9 @@ pub fn search_param(resource_type: &str, code: &str) -> Option<SearchParamDef> {
 /// specification defines it.
 pub fn search_param_by_url(url: &str) -> Option<SearchParamDef> {
     let all = &generated::search::SEARCH_PARAMS;
-    all.binary_search_by(|p| p.url.cmp(url)).ok().map(|i| all[i])
+    all.binary_search_by(|p| p.url.cmp(url))
+        .ok()
+        .map(|i| all[i])
 }
 
 /// The compartments defined by the specification (`Device`, `Encounter`, `Patient`,
