@@ -429,6 +429,14 @@ fn if_match_guards_update_and_delete() {
         .expect_error(400);
     assert_eq!(version_of(&server.get(&path)), "2");
 
+    // If-Match on a resource that does not exist cannot match: 412, nothing created.
+    let mut fresh = patient();
+    fresh["id"] = json!("not-yet");
+    server
+        .send_json_with("PUT", "Patient/not-yet", &[("if-match", "W/\"1\"")], &fresh)
+        .expect_error(412);
+    server.get("Patient/not-yet").expect_error(404);
+
     // Delete with a stale tag: 412, resource still there; with the right one: deleted.
     server
         .request("DELETE", &path, &[("if-match", "W/\"1\"")], None)
@@ -580,6 +588,23 @@ fn json_patch_failures_write_nothing() {
             &[],
         )
         .expect_error(404);
+}
+
+#[test]
+fn json_patch_honours_prefer_return() {
+    let server = Server::start();
+    let id = server.create_id(&patient());
+    let path = format!("Patient/{id}");
+    let patch = json!([{"op": "replace", "path": "/gender", "value": "female"}]);
+    let minimal = server.patch(&path, &patch, &[("prefer", "return=minimal")]);
+    minimal.expect(200);
+    assert!(minimal.body.is_empty(), "minimal: {}", minimal.text());
+    assert_eq!(minimal.header("etag"), Some("W/\"2\""));
+    let full = server.patch(&path, &patch, &[("prefer", "return=representation")]);
+    full.expect(200);
+    assert_eq!(full.json()["gender"], "female");
+    assert_eq!(full.json()["meta"]["versionId"], "3");
+    assert_eq!(full.header("etag"), Some("W/\"3\""));
 }
 
 #[test]
