@@ -1,8 +1,9 @@
 //! Rewriting links inside a transaction: the fullUrls of its entries (`urn:uuid:`,
 //! `urn:oid:`, or absolute URLs) become the `Type/id` the server assigned, wherever the
 //! specification says (http.html#trules): `Reference.reference`, elements of type `uri`,
-//! `url`, `oid`, `uuid` and `canonical`, and `href`/`src` attributes in the narrative —
-//! in contained resources and extensions too.
+//! `url`, `oid` and `uuid`, and `href`/`src` attributes in the narrative — in contained
+//! resources and extensions too. Elements of type `canonical` are not replaced: they name
+//! definitions by their canonical URL, not bundle entries.
 //!
 //! The walk follows the model's element tables, so it knows each element's type. Where the
 //! JSON has a property the tables do not know (the validator refuses those anyway), it falls
@@ -19,7 +20,7 @@ pub(crate) fn is_placeholder(url: &str) -> bool {
 }
 
 /// Primitive types whose values are links the specification asks to rewrite.
-const LINK_TYPES: &[&str] = &["canonical", "oid", "uri", "url", "uuid"];
+const LINK_TYPES: &[&str] = &["oid", "uri", "url", "uuid"];
 
 struct Rewriter<'m> {
     map: &'m HashMap<String, String>,
@@ -209,7 +210,8 @@ mod tests {
             "contained": [{"resourceType": "Provenance", "target": [{"reference": "urn:uuid:1"}]}],
             "extension": [
                 {"url": "x", "valueReference": {"reference": "urn:uuid:1"}},
-                {"url": "y", "valueUri": "urn:uuid:1"}
+                {"url": "y", "valueUri": "urn:uuid:1"},
+                {"url": "z", "valueCanonical": "urn:uuid:1"}
             ],
             "identifier": [{"system": "urn:ietf:rfc:3986", "value": "urn:uuid:1"}],
             "performer": [{"reference": "Practitioner/abc"}, {"reference": "urn:uuid:2"}]
@@ -223,6 +225,7 @@ mod tests {
             "Patient/p1"
         );
         assert_eq!(v["extension"][1]["valueUri"], "Patient/p1");
+        assert_eq!(v["extension"][2]["valueCanonical"], "urn:uuid:1");
         assert!(
             v["text"]["div"]
                 .as_str()
