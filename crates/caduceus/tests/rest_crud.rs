@@ -759,6 +759,16 @@ fn instance_level_validate() {
         "instance $validate: {}",
         bad.text()
     );
+    // A body naming another instance is reported at `id`.
+    let mut other = patient();
+    other["id"] = json!("someone-else");
+    let mismatch = server.post(&format!("Patient/{id}/$validate"), &other);
+    mismatch.expect(200);
+    assert!(
+        mismatch.issue_expressions().iter().any(|e| e == "id"),
+        "instance $validate with another id: {}",
+        mismatch.text()
+    );
     // The stored resource is untouched.
     let current = server.get(&format!("Patient/{id}"));
     assert_eq!(version_of(&current), "1");

@@ -68,6 +68,12 @@ fn malformed_json_is_400() {
     server
         .send_raw("POST", "Patient", "application/fhir+json", b"\"Patient\"")
         .expect_error(400);
+    // A repeated property name (FHIR JSON forbids it; a parser would keep only one).
+    let repeated =
+        br#"{"resourceType":"Patient","gender":"male","name":[{"family":"A","family":"B"}]}"#;
+    server
+        .send_raw("POST", "Patient", "application/fhir+json", repeated)
+        .expect_error(400);
     // No resourceType.
     server
         .send_raw(

@@ -60,17 +60,21 @@ pub fn check_id(id: &str) -> Result<(), FhirError> {
 
 /// Parses a request body as JSON; 400 with the position of the first syntax error.
 pub fn parse_json(body: &[u8]) -> Result<Value, FhirError> {
+    use crate::exact_json::ParseError;
     crate::exact_json::parse(body).map_err(|e| {
-        FhirError::new(
-            400,
-            IssueCode::Structure,
-            format!(
+        let diagnostics = match e {
+            ParseError::Syntax(e) => format!(
                 "the body is not valid JSON: {} at line {} column {}",
                 describe_json_error(&e),
                 e.line(),
                 e.column()
             ),
-        )
+            ParseError::DuplicateKey => {
+                "the body repeats a property name within one object, which FHIR JSON forbids"
+                    .to_owned()
+            }
+        };
+        FhirError::new(400, IssueCode::Structure, diagnostics)
     })
 }
 
@@ -125,14 +129,32 @@ pub(crate) fn new_id() -> String {
 
 impl Engine {
     /// Validates a resource without storing it (`$validate`): the outcome lists every issue.
-    /// `resource_type` is the type the URL names, if any.
-    pub fn validate(&self, resource_type: Option<&str>, resource: &Value) -> OperationOutcome {
+    /// `resource_type` is the type the URL names, if any; `id` the instance the URL names
+    /// (instance-level `$validate`), whose id the body must carry if it has one.
+    pub fn validate(
+        &self,
+        resource_type: Option<&str>,
+        id: Option<&str>,
+        resource: &Value,
+    ) -> OperationOutcome {
         if let Some(rt) = resource_type
             && let Err(e) = check_body_type(rt, resource)
         {
             return e.outcome;
         }
-        OperationOutcome::from(caduceus_validate::validate_resource(resource))
+        let mut issues = caduceus_validate::validate_resource(resource);
+        if let (Some(url_id), Some(body_id)) = (id, resource.get("id").and_then(Value::as_str))
+            && url_id != body_id
+        {
+            issues.push(
+                Issue::error(
+                    IssueCode::Invalid,
+                    "the id in the body does not match the id in the URL",
+                )
+                .at("id"),
+            );
+        }
+        OperationOutcome::from(issues)
     }
 
     /// Prepares a create: a fresh id (any id in the body is ignored, as the specification says).

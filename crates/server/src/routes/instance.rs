@@ -152,10 +152,17 @@ pub(crate) async fn history(
 /// POST `/[type]/[id]/$validate`.
 pub(crate) async fn validate(
     State(state): State<AppState>,
-    Path((resource_type, _id)): Path<(String, String)>,
+    Path((resource_type, id)): Path<(String, String)>,
     fhir: Fhir,
     ResourceBody(body): ResourceBody,
 ) -> Result<Response, ApiError> {
     caduceus_engine::check_type(&resource_type)?;
-    Ok(validate_response(&state, &resource_type, body, fhir.output))
+    caduceus_engine::check_id(&id)?;
+    Ok(validate_response(
+        &state,
+        &resource_type,
+        Some(&id),
+        body,
+        fhir.output,
+    ))
 }

@@ -52,7 +52,13 @@ pub(crate) async fn validate(
     ResourceBody(body): ResourceBody,
 ) -> Result<Response, ApiError> {
     check_type(&resource_type)?;
-    Ok(validate_response(&state, &resource_type, body, fhir.output))
+    Ok(validate_response(
+        &state,
+        &resource_type,
+        None,
+        body,
+        fhir.output,
+    ))
 }
 
 /// Runs `$validate`: the operation itself succeeded, so the answer is 200 with the outcome
@@ -60,11 +66,12 @@ pub(crate) async fn validate(
 pub(crate) fn validate_response(
     state: &AppState,
     resource_type: &str,
+    id: Option<&str>,
     body: serde_json::Value,
     output: Output,
 ) -> Response {
     let resource = unwrap_parameters(body);
-    let outcome = state.engine().validate(Some(resource_type), &resource);
+    let outcome = state.engine().validate(Some(resource_type), id, &resource);
     outcome_response(StatusCode::OK, &outcome, output)
 }
 
