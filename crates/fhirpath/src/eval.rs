@@ -1,0 +1,330 @@
+//! The evaluator: walks the syntax tree over collections of [`Item`]s.
+
+use crate::ast::{BinOp, Expr, Literal, TypeFn};
+use crate::error::EvalError;
+use crate::functions::{self, single};
+use crate::ops;
+use crate::types::{self, ResolvedType};
+use crate::value::{Item, Node};
+use caduceus_model::defs::{self, TypeKind};
+use serde_json::Value;
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// Deepest recursion of evaluation (nested expressions, `repeat`, `descendants`).
+const MAX_DEPTH: usize = 400;
+
+/// What an evaluation may consult besides the resource: environment variables, the
+/// strictness of element checks, and a fixed clock.
+#[derive(Debug, Clone, Default)]
+pub struct Context<'a> {
+    vars: HashMap<String, Vec<Item<'a>>>,
+    strict: bool,
+    now: Option<crate::datetime::DateTime>,
+}
+
+impl<'a> Context<'a> {
+    /// A context with no extra variables, lenient navigation and the system clock.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `%name` to a collection.
+    pub fn with_var(mut self, name: impl Into<String>, value: Vec<Item<'a>>) -> Self {
+        self.vars.insert(name.into(), value);
+        self
+    }
+
+    /// Strict mode: navigating to an element the model does not define (`name.given1`,
+    /// `Observation.valueQuantity`), or starting a path with another resource type than the
+    /// context's, is an error instead of an empty result. Off by default: search parameter
+    /// expressions such as `Account.subject | Patient.link` rely on the lenient form.
+    pub fn strict(mut self, strict: bool) -> Self {
+        self.strict = strict;
+        self
+    }
+
+    /// Fixes what `now()`, `today()` and `timeOfDay()` return (for reproducible tests).
+    pub fn with_now(mut self, now: crate::datetime::DateTime) -> Self {
+        self.now = Some(now);
+        self
+    }
+
+    pub(crate) fn now(&self) -> crate::datetime::DateTime {
+        self.now.unwrap_or_else(crate::datetime::now)
+    }
+}
+
+/// The variables of the current focus: `$this`, `$index`, `$total`.
+pub(crate) struct Scope<'s, 'a> {
+    pub this: &'s [Item<'a>],
+    pub index: Option<usize>,
+    pub total: Option<&'s [Item<'a>]>,
+}
+
+/// One evaluation in progress.
+pub(crate) struct Evaluator<'a, 'c> {
+    pub resource: Option<Item<'a>>,
+    pub ctx: &'c Context<'a>,
+    depth: usize,
+}
+
+impl<'a, 'c> Evaluator<'a, 'c> {
+    pub(crate) fn new(resource: &'a Value, ctx: &'c Context<'a>) -> Self {
+        let resource = (!resource.is_null()).then(|| Item::Node(Node::root(resource)));
+        Evaluator {
+            resource,
+            ctx,
+            depth: 0,
+        }
+    }
+
+    pub(crate) fn strict(&self) -> bool {
+        self.ctx.strict
+    }
+
+    /// Evaluates `e` with `$this` = `scope.this`.
+    pub(crate) fn eval(
+        &mut self,
+        e: &Expr,
+        scope: &Scope<'_, 'a>,
+    ) -> Result<Vec<Item<'a>>, EvalError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            self.depth -= 1;
+            return Err(EvalError::TooDeep);
+        }
+        let r = self.eval_inner(e, scope);
+        self.depth -= 1;
+        r
+    }
+
+    /// Evaluates `e` once per item with `$this`/`$index` set (the lambda form of `where` etc.).
+    pub(crate) fn eval_on(
+        &mut self,
+        e: &Expr,
+        item: &Item<'a>,
+        index: usize,
+        total: Option<&[Item<'a>]>,
+    ) -> Result<Vec<Item<'a>>, EvalError> {
+        let this = std::slice::from_ref(item);
+        let scope = Scope {
+            this,
+            index: Some(index),
+            total,
+        };
+        self.eval(e, &scope)
+    }
+
+    fn eval_inner(&mut self, e: &Expr, scope: &Scope<'_, 'a>) -> Result<Vec<Item<'a>>, EvalError> {
+        Ok(match e {
+            Expr::Literal(l) => literal(l).into_iter().collect(),
+            Expr::Ident(name) => {
+                let mut out = Vec::new();
+                for item in scope.this {
+                    self.root_ident(item, name, &mut out)?;
+                }
+                out
+            }
+            Expr::Member(target, name) => {
+                let input = self.eval(target, scope)?;
+                let mut out = Vec::new();
+                for item in &input {
+                    if let Item::Node(n) = item {
+                        types::children(n, name, self.strict(), &mut out)?;
+                    }
+                }
+                out
+            }
+            Expr::Index(target, idx) => {
+                let input = self.eval(target, scope)?;
+                let idx = self.eval(idx, scope)?;
+                match single("indexer", &idx)?.and_then(|i| i.to_system()) {
+                    Some(Item::Integer(i)) => usize::try_from(i)
+                        .ok()
+                        .and_then(|i| input.into_iter().nth(i))
+                        .into_iter()
+                        .collect(),
+                    None => Vec::new(),
+                    Some(_) => return Err(EvalError::Type("indexer must be an integer".into())),
+                }
+            }
+            Expr::Call(target, func, args) => {
+                let input = match target {
+                    Some(t) => self.eval(t, scope)?,
+                    None => scope.this.to_vec(),
+                };
+                functions::call(self, *func, input, args, scope)?
+            }
+            Expr::This => scope.this.to_vec(),
+            Expr::IndexVar => scope
+                .index
+                .and_then(|i| i64::try_from(i).ok())
+                .map(Item::Integer)
+                .into_iter()
+                .collect(),
+            Expr::Total => scope.total.map(<[Item<'a>]>::to_vec).unwrap_or_default(),
+            Expr::Env(name) => self.env(name)?,
+            Expr::Neg(inner) => {
+                let v = self.eval(inner, scope)?;
+                match single("unary -", &v)?.and_then(|i| i.to_system()) {
+                    None => Vec::new(),
+                    Some(Item::Integer(i)) => {
+                        i.checked_neg().map(Item::Integer).into_iter().collect()
+                    }
+                    Some(Item::Decimal(d)) => vec![Item::Decimal(-d)],
+                    Some(Item::Quantity(mut q)) => {
+                        q.value = -q.value;
+                        vec![Item::Quantity(q)]
+                    }
+                    Some(_) => return Err(EvalError::Type("unary minus needs a number".into())),
+                }
+            }
+            Expr::Binary(op, l, r) => self.binary(*op, l, r, scope)?,
+            Expr::Is(inner, spec) => {
+                let v = self.eval(inner, scope)?;
+                match single("is", &v)? {
+                    None => Vec::new(),
+                    Some(item) => vec![Item::Boolean(types::is_type(
+                        item,
+                        types::resolve_type(spec),
+                    ))],
+                }
+            }
+            Expr::As(inner, spec) => {
+                let v = self.eval(inner, scope)?;
+                let ty = types::resolve_type(spec);
+                if self.strict() && v.len() > 1 {
+                    return Err(EvalError::NotSingleton("as", v.len()));
+                }
+                v.into_iter().filter(|i| types::is_type(i, ty)).collect()
+            }
+            Expr::OfType(target, spec, tf) => {
+                let input = match target {
+                    Some(t) => self.eval(t, scope)?,
+                    None => scope.this.to_vec(),
+                };
+                let ty = types::resolve_type(spec);
+                match tf {
+                    TypeFn::OfType | TypeFn::As => {
+                        if *tf == TypeFn::As && self.strict() && input.len() > 1 {
+                            return Err(EvalError::NotSingleton("as", input.len()));
+                        }
+                        input
+                            .into_iter()
+                            .filter(|i| types::is_type(i, ty))
+                            .collect()
+                    }
+                    TypeFn::Is => match single("is", &input)? {
+                        None => Vec::new(),
+                        Some(item) => vec![Item::Boolean(types::is_type(item, ty))],
+                    },
+                }
+            }
+        })
+    }
+
+    /// An identifier at the start of a path: the context resource when it names its type,
+    /// otherwise a child element.
+    fn root_ident(
+        &mut self,
+        item: &Item<'a>,
+        name: &str,
+        out: &mut Vec<Item<'a>>,
+    ) -> Result<(), EvalError> {
+        let Item::Node(n) = item else { return Ok(()) };
+        if name.starts_with(|c: char| c.is_ascii_uppercase()) {
+            if let Some(t) = defs::type_by_name(name) {
+                let td = defs::type_def(t);
+                if td.kind == TypeKind::Resource
+                    || types::type_name(n.ty).is_some_and(|own| own == name)
+                {
+                    if types::is_type(item, ResolvedType::Fhir(t)) {
+                        out.push(item.clone());
+                    } else if self.strict() {
+                        return Err(EvalError::Semantic(format!(
+                            "the context is {}, not {name}",
+                            types::node_type_name(n)
+                        )));
+                    }
+                    return Ok(());
+                }
+            }
+        }
+        types::children(n, name, self.strict(), out)
+    }
+
+    fn env(&self, name: &str) -> Result<Vec<Item<'a>>, EvalError> {
+        if let Some(v) = self.ctx.vars.get(name) {
+            return Ok(v.clone());
+        }
+        let s = |t: &'static str| Ok(vec![Item::String(Cow::Borrowed(t))]);
+        match name {
+            "resource" | "context" | "rootResource" => {
+                Ok(self.resource.clone().into_iter().collect())
+            }
+            "ucum" => s("http://unitsofmeasure.org"),
+            "sct" => s("http://snomed.info/sct"),
+            "loinc" => s("http://loinc.org"),
+            _ => {
+                if let Some(vs) = name.strip_prefix("vs-") {
+                    return Ok(vec![Item::String(Cow::Owned(format!(
+                        "http://hl7.org/fhir/ValueSet/{vs}"
+                    )))]);
+                }
+                if let Some(ext) = name.strip_prefix("ext-") {
+                    return Ok(vec![Item::String(Cow::Owned(format!(
+                        "http://hl7.org/fhir/StructureDefinition/{ext}"
+                    )))]);
+                }
+                Err(EvalError::UndefinedVariable(name.to_string()))
+            }
+        }
+    }
+
+    fn binary(
+        &mut self,
+        op: BinOp,
+        l: &Expr,
+        r: &Expr,
+        scope: &Scope<'_, 'a>,
+    ) -> Result<Vec<Item<'a>>, EvalError> {
+        let left = self.eval(l, scope)?;
+        // short-circuit the boolean operators where the left side decides
+        match op {
+            BinOp::And | BinOp::Or | BinOp::Implies => {
+                let a = ops::to_bool3(&left, op)?;
+                match (op, a) {
+                    (BinOp::And, Some(false)) => return Ok(vec![Item::Boolean(false)]),
+                    (BinOp::Or, Some(true)) => return Ok(vec![Item::Boolean(true)]),
+                    (BinOp::Implies, Some(false)) => return Ok(vec![Item::Boolean(true)]),
+                    _ => {}
+                }
+                let right = self.eval(r, scope)?;
+                let b = ops::to_bool3(&right, op)?;
+                return Ok(ops::logic(op, a, b)
+                    .map(Item::Boolean)
+                    .into_iter()
+                    .collect());
+            }
+            _ => {}
+        }
+        let right = self.eval(r, scope)?;
+        ops::binary(op, left, right)
+    }
+}
+
+/// The value of a literal.
+pub(crate) fn literal(l: &Literal) -> Option<Item<'static>> {
+    Some(match l {
+        Literal::Empty => return None,
+        Literal::Boolean(b) => Item::Boolean(*b),
+        Literal::String(s) => Item::String(Cow::Owned(s.clone())),
+        Literal::Integer(i) => Item::Integer(*i),
+        Literal::Decimal(d) => Item::Decimal(*d),
+        Literal::Date(d) => Item::Date(*d),
+        Literal::DateTime(d) => Item::DateTime(*d),
+        Literal::Time(t) => Item::Time(*t),
+        Literal::Quantity(q) => Item::Quantity(q.clone()),
+    })
+}
