@@ -97,12 +97,23 @@ impl ParamError {
 
     /// An error issue, `expression` the parameter name.
     pub fn to_error(&self) -> Issue {
-        Issue::error(self.issue_code(), self.to_string()).at(self.param.clone())
+        self.located(Issue::error(self.issue_code(), self.to_string()))
     }
 
     /// A warning issue saying the parameter was ignored.
     pub fn to_warning(&self) -> Issue {
-        Issue::warning(self.issue_code(), format!("{self}; ignored")).at(self.param.clone())
+        self.located(Issue::warning(
+            self.issue_code(),
+            format!("{self}; ignored"),
+        ))
+    }
+
+    fn located(&self, issue: Issue) -> Issue {
+        if self.param.is_empty() {
+            issue
+        } else {
+            issue.at(self.param.clone())
+        }
     }
 }
 
