@@ -17,6 +17,8 @@
 //! Invariant: a store knows nothing of HTTP, bundles or authorization.
 #![deny(missing_docs)]
 
+pub mod index;
+
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde_json::Value;

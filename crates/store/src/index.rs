@@ -1,0 +1,102 @@
+//! Search index rows: what a store keeps per resource version so that searches do not scan
+//! resources. Extraction (evaluating each SearchParameter's FHIRPath expression) lives in
+//! `caduceus-index`; these are only the values, so a store needs no FHIRPath to hold them.
+//!
+//! Each value is kept in the form its search type compares on: strings normalised for
+//! case and accents (and exact for `:exact`), dates as the half-open range of microseconds
+//! their precision covers, numbers and quantities with the range their precision implies,
+//! tokens as system and code, references split into type, id, version and URL.
+
+/// One index row: a search parameter (by code) and one value it takes for the resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexRow {
+    /// The search parameter's code, e.g. `birthdate`.
+    pub param: &'static str,
+    /// The value.
+    pub value: IndexValue,
+}
+
+/// A search-index value, by search parameter type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IndexValue {
+    /// `string`: `normalized` is lower case without accents and with collapsed whitespace
+    /// (what plain and `:contains` searches compare); `exact` is the text as written.
+    String {
+        /// Normalised text.
+        normalized: String,
+        /// Text as written (for `:exact`).
+        exact: String,
+    },
+    /// `token`: a code with its system, and display text for `:text`.
+    Token {
+        /// The code system (absent for plain codes, booleans, ids).
+        system: Option<String>,
+        /// The code (or identifier value, ContactPoint value...).
+        code: Option<String>,
+        /// Normalised display or text, for `:text`.
+        text: Option<String>,
+    },
+    /// `reference`: a local or external reference, or a canonical URL.
+    Reference {
+        /// Target type of a relative (or this-server absolute) reference.
+        target_type: Option<String>,
+        /// Target id.
+        target_id: Option<String>,
+        /// Target version, when the reference names one.
+        version: Option<String>,
+        /// An absolute URL or canonical (without its `|version`) the reference names.
+        url: Option<String>,
+    },
+    /// `date`: the covered range `[start, end)` in microseconds since the epoch. Open
+    /// Period ends use `i64::MIN` / `i64::MAX`.
+    Date {
+        /// Inclusive start.
+        start: i64,
+        /// Exclusive end.
+        end: i64,
+    },
+    /// `number`: the value and the range its stated precision implies.
+    Number {
+        /// The value.
+        value: f64,
+        /// Lower bound of the precision range.
+        low: f64,
+        /// Upper bound of the precision range.
+        high: f64,
+    },
+    /// `quantity`: value with system and code, plus the value in canonical UCUM units when
+    /// the unit is one the indexer knows.
+    Quantity {
+        /// The value as written.
+        value: f64,
+        /// Lower bound of the precision range.
+        low: f64,
+        /// Upper bound of the precision range.
+        high: f64,
+        /// Unit system.
+        system: Option<String>,
+        /// Unit code (or the unit text when there is no code).
+        code: Option<String>,
+        /// Value in canonical units (e.g. g for mg).
+        canonical_value: Option<f64>,
+        /// The canonical unit code.
+        canonical_code: Option<String>,
+    },
+    /// `uri`.
+    Uri(String),
+}
+
+impl IndexValue {
+    /// The search parameter type this value belongs to.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            IndexValue::String { .. } => "string",
+            IndexValue::Token { .. } => "token",
+            IndexValue::Reference { .. } => "reference",
+            IndexValue::Date { .. } => "date",
+            IndexValue::Number { .. } => "number",
+            IndexValue::Quantity { .. } => "quantity",
+            IndexValue::Uri(_) => "uri",
+        }
+    }
+}
