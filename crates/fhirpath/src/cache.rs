@@ -19,10 +19,10 @@ impl Cache {
 
     /// The parsed expression for `text`, parsing it on first use.
     pub fn get(&self, text: &str) -> Result<Arc<Expression>, ParseError> {
-        if let Ok(map) = self.map.read() {
-            if let Some(r) = map.get(text) {
-                return r.clone();
-            }
+        if let Ok(map) = self.map.read()
+            && let Some(r) = map.get(text)
+        {
+            return r.clone();
         }
         let parsed = Expression::parse(text).map(Arc::new);
         if let Ok(mut map) = self.map.write() {

@@ -270,6 +270,12 @@ impl DateTime {
 
     /// Compares two values: `Some(ordering)` or `None` when precision makes it unknown.
     pub fn compare(&self, other: &DateTime) -> Option<Ordering> {
+        if self.tz.is_some() != other.tz.is_some()
+            && self.precision >= Precision::Hour
+            && other.precision >= Precision::Hour
+        {
+            return None;
+        }
         let (a, b) = if self.tz.is_some() && other.tz.is_some() {
             (self.to_utc(), other.to_utc())
         } else {

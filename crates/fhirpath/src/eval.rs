@@ -4,7 +4,7 @@ use crate::ast::{BinOp, Expr, Literal, TypeFn};
 use crate::error::EvalError;
 use crate::functions::{self, single};
 use crate::ops;
-use crate::types::{self, ResolvedType};
+use crate::types::{self, Defined, ResolvedType};
 use crate::value::{Item, Node};
 use caduceus_model::defs::{self, TypeKind};
 use serde_json::Value;
@@ -129,10 +129,19 @@ impl<'a, 'c> Evaluator<'a, 'c> {
             Expr::Member(target, name) => {
                 let input = self.eval(target, scope)?;
                 let mut out = Vec::new();
+                let (mut yes, mut no) = (false, false);
                 for item in &input {
                     if let Item::Node(n) = item {
-                        types::children(n, name, self.strict(), &mut out)?;
+                        match types::children(n, name, self.strict(), &mut out)? {
+                            Defined::Yes | Defined::Unknown => yes = true,
+                            Defined::No => no = true,
+                        }
                     }
+                }
+                if self.strict() && no && !yes {
+                    return Err(EvalError::Semantic(format!(
+                        "'{name}' is not an element of the input's type"
+                    )));
                 }
                 out
             }
@@ -193,18 +202,20 @@ impl<'a, 'c> Evaluator<'a, 'c> {
             }
             Expr::As(inner, spec) => {
                 let v = self.eval(inner, scope)?;
-                let ty = types::resolve_type(spec);
+                let ty = resolve(spec)?;
                 if self.strict() && v.len() > 1 {
                     return Err(EvalError::NotSingleton("as", v.len()));
                 }
-                v.into_iter().filter(|i| types::is_type(i, ty)).collect()
+                v.into_iter()
+                    .filter(|i| types::is_cast_type(i, ty))
+                    .collect()
             }
             Expr::OfType(target, spec, tf) => {
                 let input = match target {
                     Some(t) => self.eval(t, scope)?,
                     None => scope.this.to_vec(),
                 };
-                let ty = types::resolve_type(spec);
+                let ty = resolve(spec)?;
                 match tf {
                     TypeFn::OfType | TypeFn::As => {
                         if *tf == TypeFn::As && self.strict() && input.len() > 1 {
@@ -212,7 +223,7 @@ impl<'a, 'c> Evaluator<'a, 'c> {
                         }
                         input
                             .into_iter()
-                            .filter(|i| types::is_type(i, ty))
+                            .filter(|i| types::is_cast_type(i, ty))
                             .collect()
                     }
                     TypeFn::Is => match single("is", &input)? {
@@ -233,25 +244,31 @@ impl<'a, 'c> Evaluator<'a, 'c> {
         out: &mut Vec<Item<'a>>,
     ) -> Result<(), EvalError> {
         let Item::Node(n) = item else { return Ok(()) };
-        if name.starts_with(|c: char| c.is_ascii_uppercase()) {
-            if let Some(t) = defs::type_by_name(name) {
-                let td = defs::type_def(t);
-                if td.kind == TypeKind::Resource
-                    || types::type_name(n.ty).is_some_and(|own| own == name)
-                {
-                    if types::is_type(item, ResolvedType::Fhir(t)) {
-                        out.push(item.clone());
-                    } else if self.strict() {
-                        return Err(EvalError::Semantic(format!(
-                            "the context is {}, not {name}",
-                            types::node_type_name(n)
-                        )));
-                    }
-                    return Ok(());
+        if name.starts_with(|c: char| c.is_ascii_uppercase())
+            && let Some(t) = defs::type_by_name(name)
+        {
+            let td = defs::type_def(t);
+            if td.kind == TypeKind::Resource
+                || types::type_name(n.ty).is_some_and(|own| own == name)
+            {
+                if types::is_type(item, ResolvedType::Fhir(t)) {
+                    out.push(item.clone());
+                } else if self.strict() {
+                    return Err(EvalError::Semantic(format!(
+                        "the context is {}, not {name}",
+                        types::node_type_name(n)
+                    )));
                 }
+                return Ok(());
             }
         }
-        types::children(n, name, self.strict(), out)
+        if types::children(n, name, self.strict(), out)? == Defined::No && self.strict() {
+            return Err(EvalError::Semantic(format!(
+                "'{name}' is not an element of {}",
+                types::node_type_name(n)
+            )));
+        }
+        Ok(())
     }
 
     fn env(&self, name: &str) -> Result<Vec<Item<'a>>, EvalError> {
@@ -311,6 +328,16 @@ impl<'a, 'c> Evaluator<'a, 'c> {
         }
         let right = self.eval(r, scope)?;
         ops::binary(op, left, right)
+    }
+}
+
+/// Resolves a type specifier; an unknown type name is an error.
+fn resolve(spec: &crate::ast::TypeSpec) -> Result<ResolvedType, EvalError> {
+    match types::resolve_type(spec) {
+        ResolvedType::Unknown if spec.namespace.as_deref() != Some("System") => {
+            Err(EvalError::Semantic(format!("unknown type {}", spec.name)))
+        }
+        t => Ok(t),
     }
 }
 

@@ -8,6 +8,7 @@ use crate::functions::single;
 use crate::quantity::{Quantity, ucum_to_calendar};
 use crate::value::{Item, Node};
 use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::cmp::Ordering;
@@ -112,12 +113,11 @@ fn normalize_ws(s: &str) -> String {
 
 /// `~` on two items.
 pub(crate) fn item_equivalent(a: &Item<'_>, b: &Item<'_>) -> bool {
-    if let (Item::Node(x), Item::Node(y)) = (a, b) {
-        if x.value.is_some_and(Value::is_object) || y.value.is_some_and(Value::is_object) {
-            if !(crate::types::is_quantity_type(x.ty) && crate::types::is_quantity_type(y.ty)) {
-                return json_equivalent(x.value, y.value);
-            }
-        }
+    if let (Item::Node(x), Item::Node(y)) = (a, b)
+        && (x.value.is_some_and(Value::is_object) || y.value.is_some_and(Value::is_object))
+        && !(crate::types::is_quantity_type(x.ty) && crate::types::is_quantity_type(y.ty))
+    {
+        return json_equivalent(x.value, y.value);
     }
     let (Some(a), Some(b)) = (a.to_system(), b.to_system()) else {
         return false;
@@ -268,20 +268,15 @@ fn add(x: &Item<'_>, y: &Item<'_>, sign: i64) -> Result<Option<Item<'static>>, E
                 | "millisecond" => unit,
                 _ => return bad(),
             };
-            let Ok(n) =
-                i64::try_from(q.value.trunc().mantissa() / 10i128.pow(q.value.trunc().scale()))
-            else {
+            let Ok(n) = q.value.trunc().to_i64().ok_or(()) else {
                 return Ok(None);
             };
-            let (n, unit) = if unit == "second" && !q.value.fract().is_zero() {
-                let ms = (q.value * Decimal::from(1000)).trunc();
-                (
-                    i64::try_from(ms.mantissa() / 10i128.pow(ms.scale())).unwrap_or(0),
-                    "millisecond",
-                )
-            } else {
-                (n, unit)
-            };
+            if !q.calendar && matches!(q.unit.as_str(), "a" | "mo") {
+                return Err(EvalError::Type(format!(
+                    "'{}' has no fixed calendar length: use a calendar duration",
+                    q.unit
+                )));
+            }
             let n = n * sign;
             match x {
                 Item::Date(d) => {
@@ -303,8 +298,7 @@ fn add(x: &Item<'_>, y: &Item<'_>, sign: i64) -> Result<Option<Item<'static>>, E
                 ucum_to_calendar(&q.unit)
             };
             let Some(unit) = unit else { return bad() };
-            let n = i64::try_from(q.value.trunc().mantissa() / 10i128.pow(q.value.trunc().scale()))
-                .unwrap_or(0);
+            let n = q.value.trunc().to_i64().ok_or(()).unwrap_or(0);
             match t.add(n * sign, unit) {
                 Some(t) => Some(Item::Time(t)),
                 None => return bad(),

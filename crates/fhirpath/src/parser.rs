@@ -122,18 +122,18 @@ impl Parser {
                 name,
                 quoted: false,
             } = tok
+                && (name == "is" || name == "as")
+                && TYPE_OP_LEVEL >= min
             {
-                if (name == "is" || name == "as") && TYPE_OP_LEVEL >= min {
-                    let is = name == "is";
-                    self.next();
-                    let spec = self.type_spec()?;
-                    lhs = if is {
-                        Expr::Is(Box::new(lhs), spec)
-                    } else {
-                        Expr::As(Box::new(lhs), spec)
-                    };
-                    continue;
-                }
+                let is = name == "is";
+                self.next();
+                let spec = self.type_spec()?;
+                lhs = if is {
+                    Expr::Is(Box::new(lhs), spec)
+                } else {
+                    Expr::As(Box::new(lhs), spec)
+                };
+                continue;
             }
             let Some((op, level)) = binop(tok) else { break };
             if level < min {
@@ -152,19 +152,18 @@ impl Parser {
             Tok::Ident { name, .. } => name,
             _ => return self.err("expected a type name"),
         };
-        if self.is_sym(".") {
-            if let Some(Token {
+        if self.is_sym(".")
+            && let Some(Token {
                 kind: Tok::Ident { name, .. },
                 ..
             }) = self.tokens.get(self.pos + 1).cloned()
-            {
-                self.next();
-                self.next();
-                return Ok(TypeSpec {
-                    namespace: Some(first),
-                    name,
-                });
-            }
+        {
+            self.next();
+            self.next();
+            return Ok(TypeSpec {
+                namespace: Some(first),
+                name,
+            });
         }
         Ok(TypeSpec {
             namespace: None,

@@ -137,14 +137,26 @@ fn type_of_suffix(suffix: &str) -> TypeId {
     defs::type_by_name(&lower).unwrap_or(NONE)
 }
 
-/// Navigates from `n` to its children called `name`, appending them to `out`.
-/// In `strict` mode an element the model does not define is an error.
+/// What the model says about a name navigated to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Defined {
+    /// The node's type defines the element.
+    Yes,
+    /// The node's type is known and does not define it.
+    No,
+    /// The model does not describe the node (or it is a primitive).
+    Unknown,
+}
+
+/// Navigates from `n` to its children called `name`, appending them to `out`, and says
+/// whether the node's type defines such an element. A JSON property name of a choice
+/// (`valueQuantity`) is an error in `strict` mode: FHIRPath names the element `value`.
 pub fn children<'a>(
     n: &Node<'a>,
     name: &str,
     strict: bool,
     out: &mut Vec<Item<'a>>,
-) -> Result<(), EvalError> {
+) -> Result<Defined, EvalError> {
     let obj = match n.value {
         Some(Value::Object(o)) => o,
         _ => {
@@ -159,19 +171,17 @@ pub fn children<'a>(
                     push_children(e.get(name), None, ty, NONE, out);
                 }
             }
-            return Ok(());
+            return Ok(Defined::Unknown);
         }
     };
     if let Some(def) = node_def(n) {
         if let Some(k) = def.key(name) {
             let el = &def.elements[usize::from(k.element)];
-            if el.is_choice() {
-                if strict {
-                    return Err(EvalError::Semantic(format!(
-                        "'{name}' is a JSON property name; in FHIRPath the element is '{}'",
-                        el.name.trim_end_matches("[x]")
-                    )));
-                }
+            if el.is_choice() && strict {
+                return Err(EvalError::Semantic(format!(
+                    "'{name}' is a JSON property name; in FHIRPath the element is '{}'",
+                    el.name.trim_end_matches("[x]")
+                )));
             }
             push_children(
                 obj.get(name),
@@ -180,7 +190,7 @@ pub fn children<'a>(
                 el.node,
                 out,
             );
-            return Ok(());
+            return Ok(Defined::Yes);
         }
         let choice = def.elements.iter().position(|e| {
             e.is_choice() && e.name.len() == name.len() + 3 && e.name.starts_with(name)
@@ -188,55 +198,54 @@ pub fn children<'a>(
         if let Some(idx) = choice {
             let el = &def.elements[idx];
             for (key, v) in obj {
-                if key.len() > name.len() && key.starts_with(name) {
-                    if let Some(k) = def.key(key) {
-                        if usize::from(k.element) == idx {
-                            push_children(Some(v), obj.get(&format!("_{key}")), k.ty, el.node, out);
-                        }
-                    }
+                if key.len() > name.len()
+                    && key.starts_with(name)
+                    && let Some(k) = def.key(key)
+                    && usize::from(k.element) == idx
+                {
+                    push_children(Some(v), obj.get(&format!("_{key}")), k.ty, el.node, out);
                 }
             }
             // a primitive choice with only its `_valueX` sibling
             for (key, e) in obj {
-                if let Some(base) = key.strip_prefix('_') {
-                    if base.len() > name.len() && base.starts_with(name) && !obj.contains_key(base)
-                    {
-                        if let Some(k) = def.key(base) {
-                            if usize::from(k.element) == idx {
-                                push_children(None, Some(e), k.ty, el.node, out);
-                            }
-                        }
-                    }
+                if let Some(base) = key.strip_prefix('_')
+                    && base.len() > name.len()
+                    && base.starts_with(name)
+                    && !obj.contains_key(base)
+                    && let Some(k) = def.key(base)
+                    && usize::from(k.element) == idx
+                {
+                    push_children(None, Some(e), k.ty, el.node, out);
                 }
             }
-            return Ok(());
+            return Ok(Defined::Yes);
         }
-        if strict && !(name == "resourceType" && obj.contains_key("resourceType")) {
-            return Err(EvalError::Semantic(format!(
-                "'{name}' is not an element of {}",
-                def.path
-            )));
+        if def.element(name).is_some() {
+            return Ok(Defined::Yes);
+        }
+        if name != "resourceType" {
+            return Ok(Defined::No);
         }
     }
     // No model information: follow the JSON.
     if obj.contains_key(name) || obj.contains_key(&format!("_{name}")) {
         push_children(obj.get(name), obj.get(&format!("_{name}")), NONE, NONE, out);
-        return Ok(());
+        return Ok(Defined::Unknown);
     }
     for (key, v) in obj {
-        if let Some(suffix) = key.strip_prefix(name) {
-            if suffix.starts_with(|c: char| c.is_ascii_uppercase()) {
-                push_children(
-                    Some(v),
-                    obj.get(&format!("_{key}")),
-                    type_of_suffix(suffix),
-                    NONE,
-                    out,
-                );
-            }
+        if let Some(suffix) = key.strip_prefix(name)
+            && suffix.starts_with(|c: char| c.is_ascii_uppercase())
+        {
+            push_children(
+                Some(v),
+                obj.get(&format!("_{key}")),
+                type_of_suffix(suffix),
+                NONE,
+                out,
+            );
         }
     }
-    Ok(())
+    Ok(Defined::Unknown)
 }
 
 /// Every child node of `n` (for `children()`/`descendants()`), in JSON order.
@@ -302,6 +311,22 @@ pub fn resolve_type(spec: &TypeSpec) -> ResolvedType {
             Some(t) => ResolvedType::Fhir(t),
             None => system(),
         },
+    }
+}
+
+/// True when `item` is exactly of the type for a FHIR primitive (`code` is not taken `as`
+/// `string`), or of the type or a subtype of it otherwise (`as`/`ofType` semantics).
+pub fn is_cast_type(item: &Item<'_>, ty: ResolvedType) -> bool {
+    match (item, ty) {
+        (Item::Node(n), ResolvedType::Fhir(t)) if defs::type_def(t).kind == TypeKind::Primitive => {
+            let own = if n.ty == NONE {
+                defs::type_by_name(node_type_name(n)).unwrap_or(NONE)
+            } else {
+                n.ty
+            };
+            own == t
+        }
+        _ => is_type(item, ty),
     }
 }
 

@@ -91,7 +91,7 @@ fn to_time(i: &Item<'_>) -> Option<Time> {
 
 fn parse_quantity(s: &str) -> Option<Quantity> {
     let s = s.trim();
-    let (num, rest) = match s.find(|c: char| c == ' ' || c == '\'') {
+    let (num, rest) = match s.find([' ', '\'']) {
         Some(p) => (&s[..p], s[p..].trim()),
         None => (s, ""),
     };

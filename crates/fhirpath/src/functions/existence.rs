@@ -95,10 +95,7 @@ pub(super) fn call<'a>(
         }
         Func::Not => match single("not", &input)? {
             None => Vec::new(),
-            Some(i) => match i.as_bool() {
-                Some(b) => one(!b),
-                None => Vec::new(),
-            },
+            Some(i) => one(!i.as_bool().unwrap_or(true)),
         },
         Func::Iif => {
             if input.len() > 1 {
@@ -107,13 +104,8 @@ pub(super) fn call<'a>(
             let (Some(c), Some(t)) = (args.first(), args.get(1)) else {
                 return Err(EvalError::Arity("iif".into()));
             };
-            let this: &[Item<'a>] = if scope.this.len() == input.len() {
-                scope.this
-            } else {
-                &input
-            };
             let inner = Scope {
-                this,
+                this: &input,
                 index: scope.index,
                 total: scope.total,
             };

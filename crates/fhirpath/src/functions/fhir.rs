@@ -36,26 +36,25 @@ pub(crate) fn resolve_reference<'a>(root: Option<&'a Value>, reference: &str) ->
     let path = reference.split("/_history/").next().unwrap_or(reference);
     if let Some(bundle) =
         root.filter(|r| r.get("resourceType").and_then(Value::as_str) == Some("Bundle"))
+        && let Some(entries) = bundle.get("entry").and_then(Value::as_array)
     {
-        if let Some(entries) = bundle.get("entry").and_then(Value::as_array) {
-            for e in entries {
-                let Some(res) = e.get("resource") else {
-                    continue;
-                };
-                let full = e.get("fullUrl").and_then(Value::as_str);
-                let matches_full = full == Some(reference) || full == Some(path);
-                let rt = res.get("resourceType").and_then(Value::as_str);
-                let id = res.get("id").and_then(Value::as_str);
-                let matches_id = match (rt, id) {
-                    (Some(rt), Some(id)) => {
-                        let tail = format!("{rt}/{id}");
-                        path == tail || path.ends_with(&format!("/{tail}"))
-                    }
-                    _ => false,
-                };
-                if matches_full || matches_id {
-                    return Some(Item::Node(Node::root(res)));
+        for e in entries {
+            let Some(res) = e.get("resource") else {
+                continue;
+            };
+            let full = e.get("fullUrl").and_then(Value::as_str);
+            let matches_full = full == Some(reference) || full == Some(path);
+            let rt = res.get("resourceType").and_then(Value::as_str);
+            let id = res.get("id").and_then(Value::as_str);
+            let matches_id = match (rt, id) {
+                (Some(rt), Some(id)) => {
+                    let tail = format!("{rt}/{id}");
+                    path == tail || path.ends_with(&format!("/{tail}"))
                 }
+                _ => false,
+            };
+            if matches_full || matches_id {
+                return Some(Item::Node(Node::root(res)));
             }
         }
     }
@@ -95,7 +94,7 @@ pub(super) fn call<'a>(
             let mut exts = Vec::new();
             for item in &input {
                 if let Item::Node(n) = item {
-                    types::children(n, "extension", false, &mut exts)?;
+                    let _ = types::children(n, "extension", false, &mut exts)?;
                 }
             }
             exts.into_iter()
@@ -141,7 +140,41 @@ pub(super) fn call<'a>(
             }
             out
         }
-        Func::MemberOf | Func::ConformsTo | Func::ElementDefinition => Vec::new(),
+        Func::ConformsTo => {
+            let a = args
+                .first()
+                .ok_or_else(|| EvalError::Arity("conformsTo".into()))?;
+            let url = ev.eval(a, scope)?;
+            let Some(url) = single("conformsTo", &url)?.and_then(Item::as_str) else {
+                return Ok(Vec::new());
+            };
+            let Some((_, path)) = url.split_once("://") else {
+                return Err(EvalError::Type(format!(
+                    "conformsTo: '{url}' is not a canonical URL"
+                )));
+            };
+            if !path.contains('/') {
+                return Err(EvalError::Type(format!(
+                    "conformsTo: '{url}' is not a canonical URL"
+                )));
+            }
+            // Only the core resource profiles are known here; other profiles give empty.
+            match url.strip_prefix("http://hl7.org/fhir/StructureDefinition/") {
+                Some(name) => {
+                    let ty = defs::type_by_name(name);
+                    input
+                        .iter()
+                        .map(|i| {
+                            Item::Boolean(
+                                ty.is_some_and(|t| types::is_type(i, types::ResolvedType::Fhir(t))),
+                            )
+                        })
+                        .collect()
+                }
+                None => Vec::new(),
+            }
+        }
+        Func::MemberOf | Func::ElementDefinition => Vec::new(),
         Func::HtmlChecks => vec![Item::Boolean(true)],
         Func::Slice | Func::CheckModifiers => input,
         _ => Vec::new(),

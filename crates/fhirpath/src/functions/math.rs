@@ -8,6 +8,19 @@ use crate::value::Item;
 use rust_decimal::MathematicalOps;
 use rust_decimal::prelude::*;
 
+/// Runs a transcendental function in binary floating point (exact decimals have no use
+/// for `ln(2)`), returning the result as a decimal with at most 15 significant digits.
+fn via_f64(x: Decimal, f: impl Fn(f64) -> f64) -> Option<Decimal> {
+    let r = f(x.to_f64()?);
+    if !r.is_finite() {
+        return None;
+    }
+    let d = Decimal::from_f64(r)?;
+    let digits = d.abs().trunc().to_string().trim_start_matches('0').len();
+    let dp = u32::try_from(15usize.saturating_sub(digits)).unwrap_or(0);
+    Some(d.round_dp(dp).normalize())
+}
+
 fn int_of(d: Decimal) -> Option<i64> {
     d.trunc().to_i64()
 }
@@ -72,12 +85,12 @@ pub(super) fn call<'a>(
         Func::Ceiling => int(Some(x.ceil())),
         Func::Floor => int(Some(x.floor())),
         Func::Truncate => int(Some(x.trunc())),
-        Func::Exp => dec(x.checked_exp()),
+        Func::Exp => dec(via_f64(x, f64::exp)),
         Func::Ln => {
             if x <= Decimal::ZERO {
                 Vec::new()
             } else {
-                dec(x.checked_ln())
+                dec(via_f64(x, f64::ln))
             }
         }
         Func::Log => {
@@ -87,10 +100,8 @@ pub(super) fn call<'a>(
             if x <= Decimal::ZERO || base <= Decimal::ZERO || base == Decimal::ONE {
                 return Ok(Vec::new());
             }
-            match (x.checked_ln(), base.checked_ln()) {
-                (Some(a), Some(b)) => dec(a.checked_div(b)),
-                _ => Vec::new(),
-            }
+            let b = base.to_f64().unwrap_or(f64::NAN);
+            dec(via_f64(x, |v| v.log(b)))
         }
         Func::Power => {
             let Some(p) = arg_dec else {
@@ -104,12 +115,12 @@ pub(super) fn call<'a>(
                         .map(Item::Integer)
                         .into_iter()
                         .collect(),
-                    _ => dec(x.checked_powd(p)),
+                    _ => dec(via_f64(x, |v| v.powf(p.to_f64().unwrap_or(f64::NAN)))),
                 }
             } else if x < Decimal::ZERO && !p.fract().is_zero() {
                 Vec::new()
             } else {
-                dec(x.checked_powd(p).map(|d| d.normalize()))
+                dec(via_f64(x, |v| v.powf(p.to_f64().unwrap_or(f64::NAN))))
             }
         }
         Func::Round => {

@@ -168,6 +168,9 @@ pub(super) fn call<'a>(
             ) else {
                 return empty;
             };
+            if pat.is_empty() {
+                return Ok(vec![Item::String(text)]);
+            }
             s(regex(&pat)?.replace_all(&text, rep.as_ref()).into_owned())
         }
         Func::Length => vec![Item::Integer(
