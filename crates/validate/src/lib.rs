@@ -6,13 +6,21 @@
 //! the primitive StructureDefinitions plus calendar and range checks), contained and nested
 //! resources, extensions, and the codes of required bindings the package enumerates.
 //!
+//! It also checks natively the invariants of the base resources that matter for safety and
+//! every write: txt-1/txt-2 on narratives (`narrative`: well-formed XHTML, an allowlist of
+//! elements and attributes, no script-capable content, some content) and dom-2..dom-5 on
+//! contained resources (no nesting, each one referenced, no version metadata, no security
+//! labels). General FHIRPath invariants are left to the FHIRPath engine.
+//!
 //! Every finding is an [`Issue`] with a FHIRPath-style `expression` (`Patient.name[0].given[1]`)
 //! and a diagnostic that names the rule and the location but never the offending value, so
 //! outcomes can be logged and returned without leaking patient data.
 //!
 //! Modules: [`path`] keeps the location being visited (rendered only when an issue is
-//! reported); `primitives` checks primitive values; `walker` walks objects and elements.
+//! reported); `primitives` checks primitive values; `narrative` checks `Narrative.div`;
+//! `walker` walks objects and elements.
 
+mod narrative;
 pub mod path;
 mod primitives;
 mod walker;

@@ -37,6 +37,11 @@ impl<'a> Path<'a> {
         }
     }
 
+    /// The array index of the current element, if it is an array item.
+    pub fn index(&self) -> Option<usize> {
+        self.segments.last().and_then(|s| s.index)
+    }
+
     /// True when nothing has been entered yet.
     pub fn is_empty(&self) -> bool {
         self.segments.is_empty()

@@ -7,6 +7,13 @@
 //! backbone / content-reference node of the element), resources by starting over with the
 //! type named in `resourceType`. Presence of each element is kept in a small bit set per
 //! object, which gives the required-element and one-choice-only checks without allocating.
+//!
+//! The invariants of contained resources are checked on the way: dom-2 (no nesting), dom-4
+//! (no `meta.versionId`/`lastUpdated`), dom-5 (no `meta.security`) when a contained resource
+//! starts, and dom-3 (each is referenced) when its container ends. For dom-3 every resource
+//! that is not itself contained has a [`Container`] frame; only when it has contained
+//! resources does the walk note the `#id` values of `reference`, `uri`, `url` and `canonical`
+//! elements, so resources without contained resources pay nothing.
 
 use caduceus_model::defs::{
     self, ElementDef, KeyDef, MAX_NODE_ELEMENTS, NONE, NodeDef, NodeId, TypeId, TypeKind, type_ids,
@@ -14,6 +21,7 @@ use caduceus_model::defs::{
 use caduceus_model::{Issue, IssueCode};
 use serde_json::{Map, Value};
 
+use crate::narrative;
 use crate::path::Path;
 use crate::primitives::{self, Problem};
 
@@ -44,6 +52,29 @@ enum Placement {
     Nested,
 }
 
+/// One contained resource, for dom-3.
+struct Contained<'a> {
+    /// Its index in `contained`.
+    index: usize,
+    /// Its id (a contained resource without one is reported on its own).
+    id: Option<&'a str>,
+    /// True when it references its container (`#`).
+    refers_to_container: bool,
+}
+
+/// A resource that may contain resources (dom-3): `%resource` of its contained resources.
+#[derive(Default)]
+struct Container<'a> {
+    /// True when it has contained resources, the only case in which references are noted.
+    active: bool,
+    contained: Vec<Contained<'a>>,
+    /// The targets of local references (`#id`, kept without `#`) anywhere in the resource,
+    /// its contained resources included.
+    targets: Vec<&'a str>,
+    /// The item of `contained` being walked, if any.
+    current: Option<usize>,
+}
+
 /// The most issues reported for one resource: enough to fix a resource, and a bound on the
 /// size of the outcome for hostile input. Validation goes on; further issues are counted.
 pub const MAX_ISSUES: usize = 1000;
@@ -54,6 +85,8 @@ pub struct Walker<'a> {
     path: Path<'a>,
     issues: Vec<Issue>,
     omitted: usize,
+    /// The resources being walked that are not contained, innermost last.
+    containers: Vec<Container<'a>>,
 }
 
 impl<'a> Walker<'a> {
@@ -116,21 +149,124 @@ impl<'a> Walker<'a> {
         if root {
             self.path.push(def.name);
         }
-        if placement == Placement::Contained {
-            if !map.contains_key("id") {
-                self.report(IssueCode::Invalid, "a contained resource must have an id");
+        let registered = match placement {
+            Placement::Contained => self.contained_rules(map),
+            Placement::Root | Placement::Nested => {
+                let active = map
+                    .get("contained")
+                    .and_then(Value::as_array)
+                    .is_some_and(|items| !items.is_empty());
+                self.containers.push(Container {
+                    active,
+                    ..Container::default()
+                });
+                false
             }
-            if map.contains_key("contained") {
+        };
+        self.object(map, def.node, true);
+        if registered && let Some(container) = self.containers.last_mut() {
+            container.current = None;
+        }
+        if placement != Placement::Contained
+            && let Some(container) = self.containers.pop()
+        {
+            self.unreferenced_contained(container);
+        }
+        if root {
+            self.path.pop();
+        }
+    }
+
+    /// The rules of a contained resource (the path is at `contained[i]`): an id, dom-2, dom-4
+    /// and dom-5. Registers it with its container for dom-3 and returns whether it did.
+    fn contained_rules(&mut self, map: &'a Map<String, Value>) -> bool {
+        if !map.contains_key("id") {
+            self.report(IssueCode::Invalid, "a contained resource must have an id");
+        }
+        if map.contains_key("contained") {
+            self.report_child(
+                IssueCode::Invariant,
+                "contained",
+                "dom-2: a contained resource must not contain resources",
+            );
+        }
+        if let Some(Value::Object(meta)) = map.get("meta") {
+            for child in ["meta.versionId", "meta.lastUpdated"] {
+                let key = child.trim_start_matches("meta.");
+                if meta.contains_key(key) {
+                    self.report_child(
+                        IssueCode::Invariant,
+                        child,
+                        "dom-4: a contained resource must not have a meta.versionId or a meta.lastUpdated",
+                    );
+                }
+            }
+            if meta.contains_key("security") {
                 self.report_child(
-                    IssueCode::Invalid,
-                    "contained",
-                    "a contained resource must not contain resources",
+                    IssueCode::Invariant,
+                    "meta.security",
+                    "dom-5: a contained resource must not have a security label",
                 );
             }
         }
-        self.object(map, def.node, true);
-        if root {
-            self.path.pop();
+        let index = self.path.index();
+        match (self.containers.last_mut(), index) {
+            // Not when nested in another contained resource: dom-2 already refuses that.
+            (Some(container), Some(index)) if container.active && container.current.is_none() => {
+                container.contained.push(Contained {
+                    index,
+                    id: map.get("id").and_then(Value::as_str),
+                    refers_to_container: false,
+                });
+                container.current = Some(container.contained.len() - 1);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// dom-3: every contained resource is referenced from elsewhere in the resource (`#id`)
+    /// or references its container (`#`). The path is at the container.
+    fn unreferenced_contained(&mut self, mut container: Container<'a>) {
+        if container.contained.is_empty() {
+            return;
+        }
+        container.targets.sort_unstable();
+        for item in &container.contained {
+            let Some(id) = item.id else { continue };
+            if item.refers_to_container || container.targets.binary_search(&id).is_ok() {
+                continue;
+            }
+            let child = format!("contained[{}]", item.index);
+            self.report_child(
+                IssueCode::Invariant,
+                &child,
+                "dom-3: the contained resource is not referenced from elsewhere in the resource (#id) and does not reference its container (#)",
+            );
+        }
+    }
+
+    /// Notes a local reference (`#...`) for dom-3, when the current resource has contained
+    /// resources. `to_container`: whether `#` here counts as a reference to the container
+    /// (it does in `reference` and `canonical` elements).
+    fn local_reference(&mut self, value: &'a str, to_container: bool) {
+        let Some(container) = self.containers.last_mut() else {
+            return;
+        };
+        if !container.active {
+            return;
+        }
+        match value.strip_prefix('#') {
+            Some("") if to_container => {
+                if let Some(item) = container
+                    .current
+                    .and_then(|i| container.contained.get_mut(i))
+                {
+                    item.refers_to_container = true;
+                }
+            }
+            Some(target) if !target.is_empty() => container.targets.push(target),
+            _ => {}
         }
     }
 
@@ -357,7 +493,7 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn primitive(&mut self, element: &ElementDef, ty: TypeId, value: &Value) {
+    fn primitive(&mut self, element: &ElementDef, ty: TypeId, value: &'a Value) {
         match primitives::check(ty, value) {
             Ok(()) => {}
             Err(problem) => {
@@ -367,6 +503,26 @@ impl<'a> Walker<'a> {
                 };
                 let rule = format!("value {} ({})", problem.describe(), defs::type_def(ty).name);
                 self.report(code, &rule);
+                return;
+            }
+        }
+        if let Value::String(text) = value {
+            if text.starts_with('#') {
+                let is_reference = ty == type_ids::string && element.name == "reference";
+                if is_reference || ty == type_ids::canonical {
+                    self.local_reference(text, true);
+                } else if ty == type_ids::uri || ty == type_ids::url {
+                    self.local_reference(text, false);
+                }
+            } else if ty == type_ids::xhtml
+                && let Err(problem) = narrative::check(text)
+            {
+                let code = if problem.is_structure() {
+                    IssueCode::Value
+                } else {
+                    IssueCode::Invariant
+                };
+                self.report(code, &problem.to_string());
                 return;
             }
         }

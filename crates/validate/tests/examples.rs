@@ -27,8 +27,32 @@ const fn expected(file: &'static str, error: &'static str, reason: &'static str)
 /// mandatory `base` (1..*).
 const NO_BASE: &str = "extension search parameter published without its mandatory base (1..*)";
 
+/// txt-2 ("The narrative SHALL have some non-whitespace content"): these divs hold only
+/// whitespace (an empty `<div>`, or an empty `<pre>` in one), no text and no image.
+const EMPTY_NARRATIVE: &str = "narrative div holds only whitespace, which txt-2 forbids";
+
 /// The official examples that are invalid and rejected, each with the reason.
 const EXPECTED_FAILURES: &[Expected] = &[
+    expected(
+        "ActivityDefinition-blood-tubes-supply.json",
+        "ActivityDefinition.text.div: txt-2:",
+        EMPTY_NARRATIVE,
+    ),
+    expected(
+        "ActivityDefinition-heart-valve-replacement.json",
+        "ActivityDefinition.text.div: txt-2:",
+        EMPTY_NARRATIVE,
+    ),
+    expected(
+        "EventDefinition-example.json",
+        "EventDefinition.text.div: txt-2:",
+        EMPTY_NARRATIVE,
+    ),
+    expected(
+        "Questionnaire-zika-virus-exposure-assessment.json",
+        "Questionnaire.text.div: txt-2:",
+        EMPTY_NARRATIVE,
+    ),
     expected(
         "Basic-referral.json",
         "Basic.modifierExtension[",

@@ -453,10 +453,30 @@ fn choice_elements() {
 
 // --- nested resources -----------------------------------------------------------------------
 
+/// The patient with `contained` and a reference to each of them (dom-3).
+fn containing(contained: Value) -> Value {
+    let ids: Vec<Value> = contained
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|c| c.get("id").and_then(Value::as_str))
+                .map(|id| json!({"reference": format!("#{id}")}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut p = with(patient(), "/contained", contained);
+    if !ids.is_empty() {
+        p = with(p, "/generalPractitioner", Value::Array(ids));
+    }
+    p
+}
+
 #[test]
 fn contained_resources() {
     let contained = json!({"resourceType": "Practitioner", "id": "pr1", "active": true});
-    assert_valid(with(patient(), "/contained", json!([contained.clone()])));
+    assert_valid(containing(json!([contained.clone()])));
+    // Without an id it cannot be referenced: reported once, as the missing id.
     assert_single(
         with(
             patient(),
@@ -472,27 +492,223 @@ fn contained_resources() {
         json!([{"resourceType": "Organization", "id": "o"}]),
     );
     assert_single(
-        with(patient(), "/contained", json!([nested])),
-        IssueCode::Invalid,
+        containing(json!([nested])),
+        IssueCode::Invariant,
         "Patient.contained[0].contained",
     );
     assert_single(
-        with(
-            patient(),
-            "/contained",
-            json!([with(contained.clone(), "/foo", json!(1))]),
-        ),
+        containing(json!([with(contained.clone(), "/foo", json!(1))])),
         IssueCode::Structure,
         "Patient.contained[0].foo",
     );
     assert_single(
-        with(
-            patient(),
-            "/contained",
-            json!([with(contained, "/resourceType", json!("Nope"))]),
-        ),
+        containing(json!([with(contained, "/resourceType", json!("Nope"))])),
         IssueCode::NotSupported,
         "Patient.contained[0].resourceType",
+    );
+}
+
+// --- invariants of the base resources --------------------------------------------------------
+
+#[test]
+fn dom_3_contained_resources_are_referenced() {
+    let org = json!({"resourceType": "Organization", "id": "o1", "name": "Acme"});
+    let pr = json!({"resourceType": "Practitioner", "id": "pr1", "active": true});
+    // Not referenced at all, or only by a reference to something else.
+    assert_single(
+        with(patient(), "/contained", json!([org.clone()])),
+        IssueCode::Invariant,
+        "Patient.contained[0]",
+    );
+    let elsewhere = with(
+        with(patient(), "/contained", json!([org.clone(), pr.clone()])),
+        "/managingOrganization",
+        json!({"reference": "#o1"}),
+    );
+    assert_single(
+        elsewhere.clone(),
+        IssueCode::Invariant,
+        "Patient.contained[1]",
+    );
+    let message = validate_resource(&elsewhere)
+        .into_iter()
+        .find(|i| i.is_error())
+        .map(|i| i.diagnostics)
+        .unwrap_or_default();
+    assert!(message.contains("dom-3"), "{message}");
+    // `#o1` must match exactly: `#o` or `#o1x` or `Organization/o1` are not references to it.
+    for other in ["#o", "#o1x", "Organization/o1", "o1"] {
+        assert_single(
+            with(
+                with(patient(), "/contained", json!([org.clone()])),
+                "/managingOrganization",
+                json!({"reference": other}),
+            ),
+            IssueCode::Invariant,
+            "Patient.contained[0]",
+        );
+    }
+    // Referenced from the container, from another contained resource, from an extension.
+    assert_valid(with(
+        with(patient(), "/contained", json!([org.clone()])),
+        "/managingOrganization",
+        json!({"reference": "#o1"}),
+    ));
+    let chain = with(
+        pr.clone(),
+        "/qualification",
+        json!([{"code": {"text": "x"}, "issuer": {"reference": "#o1"}}]),
+    );
+    assert_valid(with(
+        containing(json!([chain])),
+        "/contained/1",
+        org.clone(),
+    ));
+    assert_valid(with(
+        with(patient(), "/contained", json!([org.clone()])),
+        "/extension/1",
+        json!({"url": "http://example.org/e", "valueReference": {"reference": "#o1"}}),
+    ));
+    // A uri, url or canonical element equal to #id counts too.
+    assert_valid(with(
+        with(patient(), "/contained", json!([org.clone()])),
+        "/extension/1",
+        json!({"url": "http://example.org/e", "valueUri": "#o1"}),
+    ));
+    let questionnaire = json!({"resourceType": "Questionnaire", "id": "q1", "status": "draft"});
+    let response = json!({
+        "resourceType": "QuestionnaireResponse",
+        "contained": [questionnaire],
+        "questionnaire": "#q1",
+        "status": "completed"
+    });
+    assert_valid(response.clone());
+    assert_single(
+        with(
+            response,
+            "/questionnaire",
+            json!("http://example.org/Questionnaire/q1"),
+        ),
+        IssueCode::Invariant,
+        "QuestionnaireResponse.contained[0]",
+    );
+    // A contained resource that references its container (`#`) needs no reference to it.
+    let provenance_like = with(
+        pr.clone(),
+        "/qualification",
+        json!([{"code": {"text": "x"}, "issuer": {"reference": "#"}}]),
+    );
+    assert_valid(with(patient(), "/contained", json!([provenance_like])));
+    // ... but the container's own `#` does not cover its contained resources.
+    assert_single(
+        with(
+            with(patient(), "/contained", json!([org.clone()])),
+            "/managingOrganization",
+            json!({"reference": "#"}),
+        ),
+        IssueCode::Invariant,
+        "Patient.contained[0]",
+    );
+    // Each resource of a bundle is its own container.
+    let entry_with = |reference: &str| {
+        json!({"resource": with(
+            with(patient(), "/contained", json!([org.clone()])),
+            "/managingOrganization",
+            json!({"reference": reference}),
+        )})
+    };
+    let bundle = json!({
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [entry_with("#o1"), entry_with("#nope")]
+    });
+    assert_single(
+        bundle,
+        IssueCode::Invariant,
+        "Bundle.entry[1].resource.contained[0]",
+    );
+}
+
+#[test]
+fn dom_4_and_dom_5_contained_meta() {
+    let with_meta = |meta: Value| {
+        containing(json!([{"resourceType": "Organization", "id": "o1", "meta": meta}]))
+    };
+    assert_valid(with_meta(json!({"profile": ["http://example.org/p"]})));
+    assert_single(
+        with_meta(json!({"versionId": "1"})),
+        IssueCode::Invariant,
+        "Patient.contained[0].meta.versionId",
+    );
+    assert_single(
+        with_meta(json!({"lastUpdated": "2024-01-02T03:04:05Z"})),
+        IssueCode::Invariant,
+        "Patient.contained[0].meta.lastUpdated",
+    );
+    assert_single(
+        with_meta(json!({"security": [{"system": "http://example.org", "code": "R"}]})),
+        IssueCode::Invariant,
+        "Patient.contained[0].meta.security",
+    );
+    // The container itself may have all of them.
+    assert_valid(with(
+        patient(),
+        "/meta",
+        json!({"versionId": "3", "lastUpdated": "2024-01-02T03:04:05Z",
+               "security": [{"system": "http://example.org", "code": "R"}]}),
+    ));
+}
+
+#[test]
+fn txt_1_and_txt_2_narrative() {
+    let div = |inner: &str| {
+        with(
+            patient(),
+            "/text/div",
+            json!(format!(
+                "<div xmlns=\"http://www.w3.org/1999/xhtml\">{inner}</div>"
+            )),
+        )
+    };
+    assert_valid(div("<p>Peter <b>Chalmers</b>, <a href=\"#x\">more</a></p>"));
+    for bad in [
+        "<script>alert(1)</script>",
+        "<img src=\"x\" onerror=\"alert(1)\"/>",
+        "<a href=\"JaVaScRiPt:alert(1)\">x</a>",
+        "<a href=\"javascript&#58;alert(1)\">x</a>",
+        "<iframe src=\"http://example.org\">x</iframe>",
+        "<![CDATA[<img src=x onerror=alert(1)>]]>",
+        " ",
+    ] {
+        assert_single(div(bad), IssueCode::Invariant, "Patient.text.div");
+    }
+    // Not XML, or not an XHTML div.
+    for bad in [
+        "<div xmlns=\"http://www.w3.org/1999/xhtml\"><p>x</div>",
+        "<div>no namespace</div>",
+    ] {
+        assert_single(
+            with(patient(), "/text/div", json!(bad)),
+            IssueCode::Value,
+            "Patient.text.div",
+        );
+    }
+    let message = validate_resource(&div("<script>alert('Zebediah')</script>"))
+        .into_iter()
+        .find(|i| i.is_error())
+        .map(|i| i.diagnostics)
+        .unwrap_or_default();
+    assert!(
+        message.contains("txt-1") && message.contains("(script)") && !message.contains("Zebediah"),
+        "{message}"
+    );
+    // Narratives of contained and bundled resources are checked too.
+    let contained = json!([{"resourceType": "Organization", "id": "o1",
+        "text": {"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\"><form>x</form></div>"}}]);
+    assert_single(
+        containing(contained),
+        IssueCode::Invariant,
+        "Patient.contained[0].text.div",
     );
 }
 
