@@ -635,3 +635,46 @@ fn criteria_parse_as_tabled() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn canonical_form_round_trips() {
+    for (types, query, _) in CASES {
+        assert_round_trip(types, &ok(types, query));
+    }
+}
+
+#[test]
+fn canonical_form_is_normalised() {
+    let a = ok(
+        "Observation",
+        "subject=123&code=x&date=eq2020&_count=10&value-quantity=5.0||mg&_include:recurse=Observation:subject",
+    );
+    let b = ok(
+        "Observation",
+        "_include:iterate=Observation:subject&_count=10&value-quantity=5.0||mg&date=2020&code=x&subject=123&nope=1",
+    );
+    assert_eq!(a.to_query_string(), b.to_query_string());
+    assert_eq!(
+        a.to_query_string(),
+        "code=x&date=2020&subject=123&value-quantity=5.0||mg\
+         &_include:iterate=Observation:subject&_count=10"
+    );
+    // A single-target bare id gains its type; escapes stay minimal; odd bytes are encoded.
+    let q = ok(
+        "Patient",
+        "general-practitioner:Practitioner=1&name=a%5C,b c%2B%26",
+    );
+    assert_eq!(
+        q.to_query_string(),
+        "general-practitioner:Practitioner=Practitioner/1&name=a%5C,b%20c%2B%26&_count=20"
+    );
+    let q = ok(
+        "",
+        "_type=Patient&_id=1&_sort=-_lastUpdated&_summary=count&_total=accurate&_elements=id&_contained=both&_containedType=contained",
+    );
+    assert_eq!(
+        q.to_query_string(),
+        "_type=Patient&_id=1&_sort=-_lastUpdated&_count=20&_summary=count&_elements=id\
+         &_total=accurate&_contained=both&_containedType=contained"
+    );
+}

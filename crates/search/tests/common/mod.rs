@@ -113,3 +113,30 @@ pub fn show_value(v: &SearchValue) -> String {
         other => format!("{other:?}"),
     }
 }
+
+/// The query with criteria and includes in a fixed order and no warnings, for comparing a
+/// query with the parse of its canonical form.
+pub fn normalised(q: &SearchQuery) -> SearchQuery {
+    let mut q = q.clone();
+    q.criteria.sort_by_key(|c| format!("{c:?}"));
+    q.includes.sort_by_key(|i| format!("{i:?}"));
+    q.revincludes.sort_by_key(|i| format!("{i:?}"));
+    q.ignored.clear();
+    q
+}
+
+/// Checks that the canonical form parses back to the same query, both as decoded
+/// parameters and as a percent-encoded query string, and is a fixed point.
+pub fn assert_round_trip(types: &str, q: &SearchQuery) {
+    let canonical = q.to_params();
+    let types_list: Vec<&str> = types.split(',').filter(|t| !t.is_empty()).collect();
+    let again = parse(&types_list, &canonical, &lenient())
+        .unwrap_or_else(|e| panic!("{types}?{canonical:?}: {}", show_issues(&e)));
+    assert_eq!(normalised(&again), normalised(q), "{types}?{canonical:?}");
+    assert_eq!(again.to_params(), canonical, "{types}: not a fixed point");
+    let text = q.to_query_string();
+    let from_text = parse(&types_list, &decode(&text), &lenient())
+        .unwrap_or_else(|e| panic!("{types}?{text}: {}", show_issues(&e)));
+    assert_eq!(from_text.to_query_string(), text);
+    assert_eq!(normalised(&from_text), normalised(q), "{types}?{text}");
+}
