@@ -77,7 +77,7 @@ fn num(s: &str, len: usize) -> Option<u32> {
     s.parse().ok()
 }
 
-fn days_in_month(year: i32, month: u32) -> u32 {
+pub(crate) fn days_in_month(year: i32, month: u32) -> u32 {
     let (ny, nm) = if month == 12 {
         (year + 1, 1)
     } else {

@@ -181,7 +181,7 @@ impl<'a, 'c> Evaluator<'a, 'c> {
                     Some(Item::Integer(i)) => {
                         i.checked_neg().map(Item::Integer).into_iter().collect()
                     }
-                    Some(Item::Decimal(d)) => vec![Item::Decimal(-d)],
+                    Some(Item::Decimal(d)) => vec![Item::Decimal(if d.is_zero() { d } else { -d })],
                     Some(Item::Quantity(mut q)) => {
                         q.value = -q.value;
                         vec![Item::Quantity(q)]

@@ -201,6 +201,11 @@ pub(crate) fn equivalent(a: &[Item<'_>], b: &[Item<'_>]) -> bool {
     true
 }
 
+/// Compares two items (for sorting): `None` when not comparable.
+pub(crate) fn compare_items(a: &Item<'_>, b: &Item<'_>) -> Option<Ordering> {
+    compare(a, b).ok().flatten()
+}
+
 /// Compares two singletons for `<` etc.
 fn compare(a: &Item<'_>, b: &Item<'_>) -> Result<Option<Ordering>, EvalError> {
     let (Some(x), Some(y)) = (a.to_system(), b.to_system()) else {

@@ -271,7 +271,7 @@ fn no_panics_on_random_or_truncated_input() {
     let ctx = Context::new();
     let strict = Context::new().strict(true);
     let mut rng = Lcg(42);
-    let mut run = |text: &str| {
+    let run = |text: &str| {
         if let Ok(e) = Expression::parse(text) {
             let _ = e.evaluate(&p, &ctx);
             let _ = e.evaluate(&p, &strict);

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The pass rate (over the tests whose inputs are available) this suite must keep.
-const FLOOR: f64 = 0.88;
+const FLOOR: f64 = 0.99;
 
 struct Case {
     name: String,
@@ -75,7 +75,7 @@ fn matches_output(item: &Item<'_>, ty: &str, expected: &str) -> bool {
             };
             matches!(sys, Some(Item::Decimal(_))) && a == b
         }
-        "date" | "dateTime" | "time" => {
+        _ if expected.starts_with('@') => {
             let e = expected.trim_start_matches('@').trim_start_matches('T');
             item.to_text().as_deref() == Some(e)
         }

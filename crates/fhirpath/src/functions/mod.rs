@@ -3,6 +3,7 @@
 
 mod conversion;
 mod existence;
+mod extra;
 mod fhir;
 mod math;
 mod strings;
@@ -127,6 +128,17 @@ funcs! {
     ElementDefinition = "elementDefinition", 0..=0;
     Slice = "slice", 2..=2;
     CheckModifiers = "checkModifiers", 1..=1;
+    MatchesFull = "matchesFull", 1..=1;
+    Sort = "sort", 0..=16;
+    Type = "type", 0..=0;
+    LowBoundary = "lowBoundary", 0..=1;
+    HighBoundary = "highBoundary", 0..=1;
+    Precision = "precision", 0..=0;
+    Comparable = "comparable", 1..=1;
+    Encode = "encode", 1..=1;
+    Decode = "decode", 1..=1;
+    Escape = "escape", 1..=1;
+    Unescape = "unescape", 1..=1;
 }
 
 /// Calls `func` on `input`, with `args` unevaluated (some take expressions evaluated per item).
@@ -154,7 +166,7 @@ pub(crate) fn call<'a>(
             conversion::call(ev, func, input, args, scope)
         }
         IndexOf | Substring | StartsWith | EndsWith | Contains | Upper | Lower | Replace
-        | Matches | ReplaceMatches | Length | ToChars | Trim | Split | Join => {
+        | Matches | MatchesFull | ReplaceMatches | Length | ToChars | Trim | Split | Join => {
             strings::call(ev, func, input, args, scope)
         }
         Abs | Ceiling | Exp | Floor | Ln | Log | Power | Round | Sqrt | Truncate => {
@@ -162,6 +174,8 @@ pub(crate) fn call<'a>(
         }
         Extension | HasValue | GetValue | Resolve | MemberOf | ConformsTo | HtmlChecks
         | ElementDefinition | Slice | CheckModifiers => fhir::call(ev, func, input, args, scope),
+        Sort | Type | LowBoundary | HighBoundary | Precision | Comparable | Encode | Decode
+        | Escape | Unescape => extra::call(ev, func, input, args, scope),
     }
 }
 

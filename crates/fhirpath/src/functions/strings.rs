@@ -161,6 +161,10 @@ pub(super) fn call<'a>(
             None => return empty,
             Some(p) => b(regex(&p)?.is_match(&text)),
         },
+        Func::MatchesFull => match str_arg(ev, args, 0, scope, name)? {
+            None => return empty,
+            Some(p) => b(regex(&format!("^(?:{p})$"))?.is_match(&text)),
+        },
         Func::ReplaceMatches => {
             let (Some(pat), Some(rep)) = (
                 str_arg(ev, args, 0, scope, name)?,
