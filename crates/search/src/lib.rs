@@ -26,9 +26,30 @@
 //! what is malformed (a bad date, a modifier that does not apply, a broken chain) is always an
 //! error.
 //!
+//! ```
+//! use caduceus_search::{ParseOptions, Prefix, SearchValue, parse};
+//!
+//! let params = vec![
+//!     ("birthdate".to_owned(), "ge2000".to_owned()),
+//!     ("general-practitioner:Practitioner.name".to_owned(), "smith".to_owned()),
+//!     ("_count".to_owned(), "10".to_owned()),
+//! ];
+//! let query = parse(&["Patient"], &params, &ParseOptions::default()).expect("valid search");
+//! assert_eq!(query.count, 10);
+//! let SearchValue::Date(date) = &query.criteria[0].values[0] else { panic!() };
+//! assert_eq!((date.prefix, date.end - date.start), (Prefix::Ge, 366 * 86_400_000_000));
+//! assert_eq!(query.criteria[1].path.len(), 1); // one chain step, to Practitioner
+//! assert_eq!(
+//!     query.to_query_string(),
+//!     "birthdate=ge2000&general-practitioner:Practitioner.name=smith&_count=10"
+//! );
+//! ```
+//!
 //! Modules: [`ast`] (the query), `parse` (the request as a whole), `chain` (parameter names,
 //! chains and `_has`), `modifiers`, [`values`] (escaping, prefixes, typed values), `results`
 //! (result parameters), `query_string` (the canonical form), [`error`].
+
+#![deny(missing_docs)]
 
 pub mod ast;
 mod chain;

@@ -291,7 +291,12 @@ impl Parser<'_> {
 
     /// `a$b`: one value per component, each typed by its component's kind.
     fn composite(&self, param: &ParamRef, item: &str) -> Result<SearchValue, ErrorKind> {
-        let components = param.defs.first().map(|(_, d)| d.components).unwrap_or(&[]);
+        let Some(&(owner, composite)) = param.defs.first() else {
+            return Err(ErrorKind::Unsupported(" (a composite without definition)"));
+        };
+        // Components are typed from the first type's definition: the official composites
+        // shared between types (context-type-value, ...) have components of the same kinds.
+        let components = composite.components;
         let parts = split_unescaped(item, '$');
         if parts.len() != components.len() {
             return Err(ErrorKind::InvalidValue(
@@ -305,7 +310,7 @@ impl Parser<'_> {
                     let component = ParamRef {
                         code: def.code,
                         kind: ParamKind::from_code(def.kind),
-                        defs: vec![(param.defs[0].0, def)],
+                        defs: vec![(owner, def)],
                     };
                     if component.kind == ParamKind::Composite {
                         return Err(ErrorKind::Unsupported(" (nested composite)"));
