@@ -109,15 +109,28 @@ print(f"{rps:.0f} {p50:.3f} {p99:.3f} {bad}")
 PY
 }
 
+# Server CPU time (user + system) per request: a figure that other load on the machine
+# does not inflate the way it inflates latency.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
+cpu_us_per_request() { # ticks-before ticks-after wrk-output
+    local n
+    n=$(grep -Eo '^ +[0-9]+ requests in' "$3" | grep -Eo '[0-9]+')
+    python3 -c "print(f'{($2 - $1) / $(getconf CLK_TCK) / $n * 1e6:.1f}')"
+}
+
 wrk_single="wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency $base/$one"
 echo "== $wrk_single"
+t0=$(cpu_ticks)
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -H 'Accept: application/fhir+json' "$base/$one" | tee "$work/single.txt"
+s_cpu=$(cpu_us_per_request "$t0" "$(cpu_ticks)" "$work/single.txt")
 read -r s_rps s_p50 s_p99 s_bad < <(wrk_figures "$work/single.txt")
 
 npaths=$(wc -l <"$work/paths.txt")
 wrk_rot="wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency -s bench/rotate.lua http://$addr -- paths.txt($npaths ids)"
 echo "== $wrk_rot"
+t0=$(cpu_ticks)
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s bench/rotate.lua "http://$addr" -- "$work/paths.txt" | tee "$work/rotate.txt"
+r_cpu=$(cpu_us_per_request "$t0" "$(cpu_ticks)" "$work/rotate.txt")
 read -r r_rps r_p50 r_p99 r_bad < <(wrk_figures "$work/rotate.txt")
 
 # --- table -----------------------------------------------------------------------------------
@@ -129,9 +142,11 @@ printf '%-34s %12s %12s %-6s %s\n' "import (median of $IMPORT_RUNS) resources/s"
 printf '%-34s %12s %12s %-6s %s\n' "read, one id: reads/s" "$s_rps" ">= 35000" "$(verdict "$s_rps >= 35000")" "$wrk_single"
 printf '%-34s %12s %12s %-6s %s\n' "read, one id: p50 ms" "$s_p50" "" "" "(same run)"
 printf '%-34s %12s %12s %-6s %s\n' "read, one id: p99 ms" "$s_p99" "< 2.5" "$(verdict "$s_p99 < 2.5")" "(same run; non-200: $s_bad)"
+printf '%-34s %12s %12s %-6s %s\n' "read, one id: server CPU us/read" "$s_cpu" "" "" "(same run; /proc/PID/stat utime+stime / requests)"
 printf '%-34s %12s %12s %-6s %s\n' "read, rotating ids: reads/s" "$r_rps" ">= 35000" "$(verdict "$r_rps >= 35000")" "$wrk_rot"
 printf '%-34s %12s %12s %-6s %s\n' "read, rotating ids: p50 ms" "$r_p50" "" "" "(same run)"
 printf '%-34s %12s %12s %-6s %s\n' "read, rotating ids: p99 ms" "$r_p99" "< 2.5" "$(verdict "$r_p99 < 2.5")" "(same run; non-200: $r_bad)"
+printf '%-34s %12s %12s %-6s %s\n' "read, rotating: server CPU us/read" "$r_cpu" "" "" "(same run; /proc/PID/stat utime+stime / requests)"
 echo "last import: $import_line"
 echo "note: wrk runs on the same machine as the server and takes CPU from it."
 if [[ $s_bad != 0 || $r_bad != 0 ]]; then
