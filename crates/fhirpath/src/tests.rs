@@ -309,3 +309,28 @@ fn no_panics_on_random_or_truncated_input() {
     let deep_neg = format!("{}1", "-".repeat(5000));
     assert!(Expression::parse(&deep_neg).is_err());
 }
+
+#[test]
+fn every_core_search_parameter_expression_parses_and_runs() {
+    let mut failures = Vec::new();
+    let mut count = 0;
+    for rt in caduceus_model::defs::resource_types() {
+        let resource = json!({"resourceType": rt, "id": "x"});
+        for p in caduceus_model::defs::search_params(rt) {
+            if p.expression.is_empty() {
+                continue;
+            }
+            count += 1;
+            match Expression::parse(p.expression) {
+                Ok(e) => {
+                    if let Err(err) = e.evaluate(&resource, &Context::new()) {
+                        failures.push(format!("{rt}.{}: {err}", p.code));
+                    }
+                }
+                Err(err) => failures.push(format!("{rt}.{}: `{}`: {err}", p.code, p.expression)),
+            }
+        }
+    }
+    assert!(count > 1000, "only {count} expressions");
+    assert!(failures.is_empty(), "{failures:#?}");
+}
