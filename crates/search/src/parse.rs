@@ -53,6 +53,7 @@ pub fn parse_search(
     // Scope first: every parameter is resolved against the searched types.
     for t in types {
         match static_type(t) {
+            Some(t) if query.types.contains(&t) => {}
             Some(t) => query.types.push(t),
             None => p.errors.push(Issue::error(
                 IssueCode::NotSupported,

@@ -390,7 +390,7 @@ pub fn reference(
     };
     let Some(relative) = relative else {
         let (url, version) = match text.rsplit_once('|') {
-            Some((u, v)) if !u.is_empty() => (u.to_owned(), Some(v.to_owned())),
+            Some((u, v)) if !u.is_empty() => (u.to_owned(), (!v.is_empty()).then(|| v.to_owned())),
             _ => (text.clone(), None),
         };
         if url.chars().any(char::is_whitespace) {
@@ -461,4 +461,46 @@ pub fn near(text: &str) -> Result<NearValue, Reason> {
 pub fn static_type(name: &str) -> Option<&'static str> {
     let all = defs::resource_types();
     all.binary_search(&name).ok().map(|i| all[i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_keep_their_scale_and_print_plainly() {
+        let d = |t: &str| Decimal::parse(t).expect(t);
+        for (text, shown) in [
+            ("100", "100"),
+            ("100.00", "100.00"),
+            ("-0.05", "-0.05"),
+            ("1e2", "100"),
+            ("1.5E-3", "0.0015"),
+            ("+7", "7"),
+            ("1e30", "1e30"),
+            ("1e-50", "1e-50"),
+        ] {
+            assert_eq!(d(text).to_string(), shown, "{text}");
+        }
+        assert_eq!(d("100.00").to_f64(), 100.0);
+        let (low, high) = d("-100").precision_range();
+        assert_eq!(
+            (low.to_string(), high.to_string()),
+            ("-100.5".into(), "-99.5".into())
+        );
+        for bad in [
+            "", "-", ".5", "5.", "1e", "1e+", "1.2.3", "0x10", "1_000", "١٢",
+        ] {
+            assert!(Decimal::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn escapes_split_and_resolve() {
+        assert_eq!(split_unescaped(r"a\\,b,c\,d", ','), [r"a\\", r"b", r"c\,d"]);
+        assert_eq!(unescape(r"a\,b\|c\$d\\e\x\"), r"a,b|c$d\e\x\");
+        let text = r"odd, |$\ text\";
+        assert_eq!(unescape(&escape(text)), text);
+        assert_eq!(split_unescaped(&escape(text), ',').len(), 1);
+    }
 }
