@@ -389,7 +389,7 @@ pub fn reference(
         None => None,
     };
     let Some(relative) = relative else {
-        let (url, version) = match text.rsplit_once('|') {
+        let (url, version) = match text.split_once('|') {
             Some((u, v)) if !u.is_empty() => (u.to_owned(), (!v.is_empty()).then(|| v.to_owned())),
             _ => (text.clone(), None),
         };
