@@ -67,7 +67,7 @@ fn resolve(
         let modifier = match modifier_text {
             Some(m) => {
                 let m = modifiers::parse(m)?;
-                modifiers::check(m, param.kind, &param.targets())?;
+                modifiers::check(m, &param)?;
                 Some(m)
             }
             None => None,

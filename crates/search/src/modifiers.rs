@@ -1,7 +1,9 @@
 //! Modifiers: which exist, which apply to which parameter kind, and what value type each
 //! implies.
 
-use crate::ast::{Modifier, ParamKind};
+use caduceus_model::defs;
+
+use crate::ast::{Modifier, ParamKind, ParamRef};
 use crate::error::ErrorKind;
 use crate::values::static_type;
 
@@ -26,10 +28,18 @@ pub fn parse(text: &str) -> Result<Modifier, ErrorKind> {
 /// Checks that `modifier` applies to a parameter of `kind` whose targets are `targets`
 /// (R4, 3.1.1.5): `:missing` on every kind; string `:exact` `:contains`; token `:text`
 /// `:not` `:above` `:below` `:in` `:not-in` `:of-type`; uri `:above` `:below`; reference
-/// `:[type]` `:identifier` `:above` `:below`.
-pub fn check(modifier: Modifier, kind: ParamKind, targets: &[&str]) -> Result<(), ErrorKind> {
+/// `:[type]` `:identifier` `:above` `:below`. `:of-type` needs a token on an Identifier.
+pub fn check(modifier: Modifier, param: &ParamRef) -> Result<(), ErrorKind> {
     use Modifier as M;
     use ParamKind as K;
+    let kind = param.kind;
+    let targets = param.targets();
+    if modifier == M::OfType && kind == K::Token && !on_identifier(param) {
+        return Err(ErrorKind::ModifierNotAllowed {
+            modifier: modifier.code().to_owned(),
+            kind: "token (not Identifier)",
+        });
+    }
     let ok = match (kind, modifier) {
         (_, M::Missing) => true,
         (K::String, M::Exact | M::Contains) => true,
@@ -54,4 +64,20 @@ pub fn check(modifier: Modifier, kind: ParamKind, targets: &[&str]) -> Result<()
             kind: kind.code(),
         })
     }
+}
+
+/// True when the parameter's expression selects an `Identifier` element on one of its types
+/// (each `|`-separated path of the expression that is a plain element path is looked up).
+fn on_identifier(param: &ParamRef) -> bool {
+    param.defs.iter().any(|(ty, def)| {
+        def.expression.split('|').map(str::trim).any(|path| {
+            path.strip_prefix(ty)
+                .is_some_and(|rest| rest.starts_with('.'))
+                && defs::element_def(path).is_some_and(|e| {
+                    e.types
+                        .iter()
+                        .any(|&t| defs::type_def(t).name == "Identifier")
+                })
+        })
+    })
 }

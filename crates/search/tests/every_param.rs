@@ -100,3 +100,24 @@ fn every_parameter_can_sort_except_composites() {
         }
     }
 }
+
+#[test]
+fn every_identifier_parameter_takes_of_type() {
+    let mut count = 0;
+    for &ty in defs::resource_types() {
+        if defs::search_param(ty, "identifier").is_some() {
+            let q = run(
+                ty,
+                "identifier:of-type=http://terminology.hl7.org/CodeSystem/v2-0203|MR|1",
+                &strict(),
+            );
+            assert!(
+                q.is_ok(),
+                "{ty}: {}",
+                q.err().map(|e| show_issues(&e)).unwrap_or_default()
+            );
+            count += 1;
+        }
+    }
+    assert!(count > 100, "{count}");
+}
