@@ -26,6 +26,13 @@
 //! what is malformed (a bad date, a modifier that does not apply, a broken chain) is always an
 //! error.
 //!
+//! Left to the executor (store side), by design: matching semantics that need data or
+//! indexes — string matching (case- and accent-insensitive prefix by default), the range
+//! comparisons of each prefix against indexed ranges (and the tolerance of `ap`), unit
+//! conversion of quantities, `:above`/`:below`/`:in`/`:not-in` (terminology or hierarchy),
+//! compartment membership (`CompartmentFilter`: any listed parameter references the
+//! compartment), `_list`, `near`, `_text`/`_content`, and applying `_summary`/`_elements`.
+//!
 //! ```
 //! use caduceus_search::{ParseOptions, Prefix, SearchValue, parse};
 //!
