@@ -133,6 +133,13 @@ impl From<StoreError> for FhirError {
             StoreError::DuplicateInWrite { .. } => FhirError::bad_request(
                 "the same resource is changed by more than one entry of the transaction",
             ),
+            StoreError::InvalidCursor => FhirError::bad_request(
+                "the paging cursor is not valid for this search; start again from the first page",
+            )
+            .within("_cursor"),
+            StoreError::Unsupported(what) => {
+                FhirError::not_implemented(format!("not supported: {what}"))
+            }
             StoreError::Unavailable(msg) => {
                 tracing::warn!(error = %msg, "store unavailable");
                 FhirError::new(

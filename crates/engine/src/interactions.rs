@@ -3,6 +3,7 @@
 //! then applied; transactions reuse the same `prepare_*` functions.
 
 use caduceus_model::{Issue, IssueCode, OperationOutcome, defs, ids::is_valid_id};
+use caduceus_store::index::IndexRow;
 use caduceus_store::{Method, StoredVersion, WriteOp, WriteOutcome};
 use serde_json::Value;
 
@@ -89,14 +90,21 @@ fn describe_json_error(e: &serde_json::Error) -> &'static str {
     }
 }
 
-/// Validates a resource whose type is already known to match; 422 on any error.
-fn validated(resource: Value) -> Result<Value, FhirError> {
+/// Validates a resource whose type is already known to match (422 on any error), drops the
+/// `meta` elements the store will set, and extracts its search index rows.
+fn validated(mut resource: Value) -> Result<(Value, Vec<IndexRow>), FhirError> {
     let issues = caduceus_validate::validate_resource(&resource);
     if issues.iter().any(Issue::is_error) {
-        Err(FhirError::from_validation(issues))
-    } else {
-        Ok(resource)
+        return Err(FhirError::from_validation(issues));
     }
+    // versionId and lastUpdated are the store's; a client's values must not be indexed
+    // (`_lastUpdated` is searched on the stored version's own column).
+    if let Some(meta) = resource.get_mut("meta").and_then(Value::as_object_mut) {
+        meta.remove("versionId");
+        meta.remove("lastUpdated");
+    }
+    let index = caduceus_index::extract(&resource).rows;
+    Ok((resource, index))
 }
 
 /// The body must be a JSON object of the type the URL names.
@@ -177,10 +185,12 @@ impl Engine {
         if let Some(obj) = resource.as_object_mut() {
             obj.insert("id".into(), Value::String(id.clone()));
         }
+        let (resource, index) = validated(resource)?;
         Ok(WriteOp::Create {
             resource_type: resource_type.to_owned(),
             id,
-            resource: validated(resource)?,
+            resource,
+            index,
         })
     }
 
@@ -211,10 +221,12 @@ impl Engine {
                 ));
             }
         }
+        let (resource, index) = validated(resource)?;
         Ok(WriteOp::Update {
             resource_type: resource_type.to_owned(),
             id: id.to_owned(),
-            resource: validated(resource)?,
+            resource,
+            index,
             if_match,
             method: Method::Update,
         })
@@ -271,10 +283,12 @@ impl Engine {
                 "a patch must not change the id",
             ));
         }
+        let (resource, index) = validated(document)?;
         Ok(WriteOp::Update {
             resource_type: resource_type.to_owned(),
             id: id.to_owned(),
-            resource: validated(document)?,
+            resource,
+            index,
             if_match: Some(current.version),
             method: Method::Patch,
         })

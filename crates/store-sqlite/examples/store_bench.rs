@@ -91,6 +91,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         resource_type: "Patient".into(),
                         id,
                         resource: patient(i),
+                        index: Vec::new(),
                     }
                 })
                 .collect()
@@ -133,6 +134,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             resource_type: "Patient".into(),
                             id: format!("single-{task}-{i}"),
                             resource: patient(i),
+                            index: Vec::new(),
                         }])
                         .await
                         .expect("single write");

@@ -41,9 +41,11 @@
 
 mod error;
 mod history;
+mod index_rows;
 mod pool;
 mod rows;
 mod schema;
+mod search;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -227,6 +229,14 @@ impl Store for SqliteStore {
         let query = query.clone();
         self.blocking_read(move |conn, tenant| history::history(conn, tenant, &query))
             .await
+    }
+
+    async fn search(
+        &self,
+        query: &caduceus_search::SearchQuery,
+        cursor: Option<&str>,
+    ) -> Result<caduceus_store::search::SearchPage, StoreError> {
+        crate::search::run(self, query, cursor).await
     }
 
     async fn count_live(&self, resource_type: Option<&str>) -> Result<u64, StoreError> {

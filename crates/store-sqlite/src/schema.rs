@@ -26,10 +26,11 @@ pub(crate) struct Migration {
 }
 
 /// Every schema step this binary knows, oldest first.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "versions and current state",
-    sql: r#"
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "versions and current state",
+        sql: r#"
 -- Every version of every resource. `seq` is the global write order: AUTOINCREMENT makes
 -- SQLite assign max(seq ever used)+1, so a seq is never reused even if the newest rows
 -- are later purged; history, `_since` and paging cursors are all defined over it.
@@ -65,7 +66,77 @@ CREATE TABLE resources (
 -- count_live: a covering range scan of (tenant, type, deleted = 0).
 CREATE INDEX resources_live ON resources (tenant, type, deleted);
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "search index tables",
+        sql: r#"
+-- Search index rows of each resource's *current* version, one table per search parameter
+-- type (caduceus_store::index::IndexValue). Rows are replaced with every write of the
+-- resource and removed when it is deleted, in the same transaction. `(tenant, type, id)`
+-- joins to `resources`; each table has a lookup index led by (tenant, type, param, value)
+-- and a per-resource index for replacing a resource's rows.
+CREATE TABLE idx_string (
+    tenant INTEGER NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+    normalized TEXT NOT NULL,               -- lower case, no accents: plain and :contains
+    exact      TEXT NOT NULL                -- as written: :exact
+);
+CREATE INDEX idx_string_lookup ON idx_string (tenant, type, param, normalized);
+CREATE INDEX idx_string_resource ON idx_string (tenant, type, id);
+
+CREATE TABLE idx_token (
+    tenant INTEGER NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+    system TEXT, code TEXT,
+    text   TEXT                             -- normalised display/text: :text
+);
+CREATE INDEX idx_token_lookup ON idx_token (tenant, type, param, code, system);
+CREATE INDEX idx_token_resource ON idx_token (tenant, type, id);
+
+CREATE TABLE idx_reference (
+    tenant INTEGER NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+    target_type TEXT, target_id TEXT, target_version TEXT,
+    url TEXT                                -- absolute or canonical target
+);
+CREATE INDEX idx_reference_lookup ON idx_reference (tenant, type, param, target_id, target_type);
+-- Reverse direction: _revinclude and _has start from the target.
+CREATE INDEX idx_reference_target ON idx_reference (tenant, target_type, target_id, param);
+CREATE INDEX idx_reference_url ON idx_reference (tenant, type, param, url);
+CREATE INDEX idx_reference_resource ON idx_reference (tenant, type, id);
+
+CREATE TABLE idx_date (
+    tenant INTEGER NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+    start_us INTEGER NOT NULL,              -- inclusive, µs since the epoch
+    end_us   INTEGER NOT NULL               -- exclusive
+);
+CREATE INDEX idx_date_lookup ON idx_date (tenant, type, param, start_us, end_us);
+CREATE INDEX idx_date_resource ON idx_date (tenant, type, id);
+
+CREATE TABLE idx_number (
+    tenant INTEGER NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+    value REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL
+);
+CREATE INDEX idx_number_lookup ON idx_number (tenant, type, param, value);
+CREATE INDEX idx_number_resource ON idx_number (tenant, type, id);
+
+CREATE TABLE idx_quantity (
+    tenant INTEGER NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+    value REAL NOT NULL, low REAL NOT NULL, high REAL NOT NULL,
+    system TEXT, code TEXT,
+    canonical_value REAL, canonical_code TEXT
+);
+CREATE INDEX idx_quantity_lookup ON idx_quantity (tenant, type, param, value);
+CREATE INDEX idx_quantity_canonical ON idx_quantity (tenant, type, param, canonical_code, canonical_value);
+CREATE INDEX idx_quantity_resource ON idx_quantity (tenant, type, id);
+
+CREATE TABLE idx_uri (
+    tenant INTEGER NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+    value TEXT NOT NULL
+);
+CREATE INDEX idx_uri_lookup ON idx_uri (tenant, type, param, value);
+CREATE INDEX idx_uri_resource ON idx_uri (tenant, type, id);
+"#,
+    },
+];
 
 /// The newest schema version this binary knows.
 pub(crate) fn latest_version() -> i64 {

@@ -270,6 +270,7 @@ fn apply(
                 resource_type,
                 id,
                 resource,
+                index: rows,
             } => {
                 if cur.is_some() {
                     return Err(ApplyError::Refused(StoreError::AlreadyExists { index }));
@@ -285,6 +286,7 @@ fn apply(
                     Method::Create,
                     Some(body),
                 )?;
+                crate::index_rows::insert(conn, tenant, resource_type, id, rows)?;
                 WriteOutcome::Written {
                     version,
                     created: true,
@@ -294,6 +296,7 @@ fn apply(
                 resource_type,
                 id,
                 resource,
+                index: rows,
                 if_match,
                 method,
             } => {
@@ -316,6 +319,10 @@ fn apply(
                     method,
                     Some(body),
                 )?;
+                if cur.is_some() {
+                    crate::index_rows::remove(conn, tenant, resource_type, id)?;
+                }
+                crate::index_rows::insert(conn, tenant, resource_type, id, rows)?;
                 WriteOutcome::Written { version, created }
             }
             WriteOp::Delete {
@@ -337,6 +344,7 @@ fn apply(
                             Method::Delete,
                             None,
                         )?;
+                        crate::index_rows::remove(conn, tenant, resource_type, id)?;
                         WriteOutcome::Deleted { version }
                     }
                 }

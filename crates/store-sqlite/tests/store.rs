@@ -123,6 +123,7 @@ async fn update_as_create_and_patch_method() {
         resource_type: "Patient".into(),
         id: "u1".into(),
         resource: common::patient("B"),
+        index: Vec::new(),
         if_match: None,
         method: Method::Patch,
     };
@@ -144,6 +145,7 @@ async fn client_meta_is_replaced_and_decimals_survive() {
             "id": "other",
             "meta": {"versionId": "99", "lastUpdated": "2000-01-01T00:00:00Z", "tag": [{"code": "t"}]}
         }),
+        index: Vec::new(),
     };
     let out = write_one(&store, op).await.unwrap();
     let (v, _) = written(&out);

@@ -18,6 +18,7 @@
 #![deny(missing_docs)]
 
 pub mod index;
+pub mod search;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -107,6 +108,8 @@ pub enum WriteOp {
         id: String,
         /// The validated resource; the store sets `id` and `meta`.
         resource: Value,
+        /// Its search index rows (replacing none: the resource is new).
+        index: Vec<index::IndexRow>,
     },
     /// Update, or create at this id if it has no live version (update-as-create).
     Update {
@@ -116,13 +119,15 @@ pub enum WriteOp {
         id: String,
         /// The validated resource; the store sets `id` and `meta`.
         resource: Value,
+        /// Its search index rows, replacing those of the previous version.
+        index: Vec<index::IndexRow>,
         /// If set, the current version must be exactly this one (`If-Match`).
         if_match: Option<u64>,
         /// [`Method::Update`] or [`Method::Patch`], recorded in history.
         method: Method,
     },
-    /// Delete (write a tombstone). Deleting an absent or already deleted resource succeeds
-    /// and writes nothing.
+    /// Delete (write a tombstone, and drop the resource's index rows). Deleting an absent or
+    /// already deleted resource succeeds and writes nothing.
     Delete {
         /// Resource type.
         resource_type: String,
@@ -224,6 +229,13 @@ pub enum StoreError {
         /// Position of the second op on the same resource.
         index: usize,
     },
+    /// A paging cursor the store did not issue, or issued for another query.
+    #[error("invalid paging cursor")]
+    InvalidCursor,
+    /// A search feature this store does not implement (the text names the feature, never a
+    /// searched value).
+    #[error("not supported: {0}")]
+    Unsupported(String),
     /// The database cannot be reached or refused the work for a reason that may pass.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -257,6 +269,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// A page of history, newest first (descending `seq`).
     async fn history(&self, query: &HistoryQuery) -> Result<Vec<StoredVersion>, StoreError>;
+
+    /// One page of a search: the matches after `cursor` (from a previous page's
+    /// `next_cursor`), at most `query.count` of them, with their includes.
+    async fn search(
+        &self,
+        query: &caduceus_search::SearchQuery,
+        cursor: Option<&str>,
+    ) -> Result<search::SearchPage, StoreError>;
 
     /// Number of live (not deleted) resources, of one type or all.
     async fn count_live(&self, resource_type: Option<&str>) -> Result<u64, StoreError>;

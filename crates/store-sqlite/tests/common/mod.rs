@@ -42,6 +42,7 @@ pub fn create(id: &str, family: &str) -> WriteOp {
         resource_type: "Patient".into(),
         id: id.into(),
         resource: patient(family),
+        index: Vec::new(),
     }
 }
 
@@ -50,6 +51,7 @@ pub fn update(id: &str, family: &str, if_match: Option<u64>) -> WriteOp {
         resource_type: "Patient".into(),
         id: id.into(),
         resource: patient(family),
+        index: Vec::new(),
         if_match,
         method: Method::Update,
     }
@@ -72,5 +74,6 @@ pub fn observation(id: &str) -> WriteOp {
             r#"{"resourceType": "Observation", "status": "final", "valueQuantity": {"value": 200.00}}"#,
         )
         .expect("valid JSON"),
+        index: Vec::new(),
     }
 }
