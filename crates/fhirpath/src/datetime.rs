@@ -316,7 +316,8 @@ impl DateTime {
                 r.day = r.day.min(days_in_month(r.year, r.month));
             }
             "month" => {
-                let total = i64::from(r.year) * 12 + i64::from(r.month) - 1 + amount;
+                let total =
+                    (i64::from(r.year) * 12 + i64::from(r.month) - 1).checked_add(amount)?;
                 r.year = i32::try_from(total.div_euclid(12)).ok()?;
                 r.month = u32::try_from(total.rem_euclid(12)).ok()? + 1;
                 r.day = r.day.min(days_in_month(r.year, r.month));
@@ -331,8 +332,11 @@ impl DateTime {
                     "millisecond" => 1,
                     _ => return None,
                 };
-                let n =
-                    self.naive()? + chrono::Duration::try_milliseconds(amount.checked_mul(ms)?)?;
+                let n = self
+                    .naive()?
+                    .checked_add_signed(chrono::Duration::try_milliseconds(
+                        amount.checked_mul(ms)?,
+                    )?)?;
                 r = DateTime::from_naive(n, self.precision, self.tz);
             }
         }
@@ -367,8 +371,9 @@ impl Time {
             _ => return None,
         };
         let [h, m, s, f] = self.parts().map(i64::from);
-        let total =
-            (((h * 60 + m) * 60 + s) * 1000 + f + amount.checked_mul(ms)?).rem_euclid(86_400_000);
+        let total = (((h * 60 + m) * 60 + s) * 1000 + f)
+            .checked_add(amount.checked_mul(ms)?)?
+            .rem_euclid(86_400_000);
         Some(Time {
             hour: u32::try_from(total / 3_600_000).ok()?,
             minute: u32::try_from(total / 60_000 % 60).ok()?,

@@ -69,6 +69,17 @@ fn nodes_equal(a: &Node<'_>, b: &Node<'_>) -> bool {
 /// `=` on two items: `None` when unknown (date precision, incomparable units).
 pub(crate) fn item_equals(a: &Item<'_>, b: &Item<'_>) -> Option<bool> {
     if let (Item::Node(x), Item::Node(y)) = (a, b) {
+        // the same node of the input (a union of overlapping paths): equal without a walk
+        let same = |p: Option<&Value>, q: Option<&Value>| match (p, q) {
+            (Some(p), Some(q)) => std::ptr::eq(p, q),
+            (None, None) => true,
+            _ => false,
+        };
+        if x.value.is_some() && same(x.value, y.value) && same(x.ext, y.ext) {
+            return Some(true);
+        }
+    }
+    if let (Item::Node(x), Item::Node(y)) = (a, b) {
         let xs = x.value.is_some_and(|v| !v.is_object());
         let ys = y.value.is_some_and(|v| !v.is_object());
         if !xs || !ys {
@@ -282,7 +293,9 @@ fn add(x: &Item<'_>, y: &Item<'_>, sign: i64) -> Result<Option<Item<'static>>, E
                     q.unit
                 )));
             }
-            let n = n * sign;
+            let Some(n) = n.checked_mul(sign) else {
+                return Ok(None);
+            };
             match x {
                 Item::Date(d) => {
                     // a date keeps whole days: smaller units are ignored
@@ -304,7 +317,7 @@ fn add(x: &Item<'_>, y: &Item<'_>, sign: i64) -> Result<Option<Item<'static>>, E
             };
             let Some(unit) = unit else { return bad() };
             let n = q.value.trunc().to_i64().ok_or(()).unwrap_or(0);
-            match t.add(n * sign, unit) {
+            match n.checked_mul(sign).and_then(|n| t.add(n, unit)) {
                 Some(t) => Some(Item::Time(t)),
                 None => return bad(),
             }

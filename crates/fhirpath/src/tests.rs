@@ -334,3 +334,35 @@ fn every_core_search_parameter_expression_parses_and_runs() {
     assert!(count > 1000, "only {count} expressions");
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+#[test]
+fn extreme_values_do_not_panic() {
+    for e in [
+        "9223372036854775807 + 1",
+        "(-9223372036854775807 - 1) * -1",
+        "9223372036854775807 * 2",
+        "79228162514264337593543950335.0 + 1.0",
+        "0.0000000000000000000000000001.lowBoundary()",
+        "79228162514264337593543950335.highBoundary(0)",
+        "@2019-01-01 + 9223372036854775807 days",
+        "@2019-01-01T10:00 + 9223372036854775807 'ms'",
+        "@T10:00 + 9223372036854775807 hours",
+        "@9999-12-31 + 1 day",
+        "@0001-01-01 - 1 year",
+        "1 / 0",
+        "1 div 0",
+        "1 mod 0",
+        "1.5 mod 0.0",
+        "2.power(1000)",
+        "(-8).power(0.5)",
+        "0.ln()",
+        "1.log(1)",
+        "'x'.substring(-1)",
+        "'abc'.matches('(')",
+        "(1 | 2).single()",
+    ] {
+        if let Ok(x) = Expression::parse(e) {
+            let _ = x.evaluate(&Value::Null, &Context::new());
+        }
+    }
+}

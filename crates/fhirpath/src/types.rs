@@ -65,6 +65,18 @@ fn node_def(n: &Node<'_>) -> Option<&'static NodeDef> {
     (t.node != NONE).then(|| defs::node(t.node))
 }
 
+/// The `_name` sibling of property `name`, looked up without allocating.
+fn underscore<'v>(obj: &'v serde_json::Map<String, Value>, name: &str) -> Option<&'v Value> {
+    let mut buf = [0u8; 96];
+    let n = name.len();
+    if n >= buf.len() {
+        return obj.get(&format!("_{name}"));
+    }
+    buf[0] = b'_';
+    buf[1..=n].copy_from_slice(name.as_bytes());
+    obj.get(std::str::from_utf8(&buf[..=n]).ok()?)
+}
+
 /// Pushes the child nodes of `value`/`ext` (each possibly an array) with the given type.
 fn push_children<'a>(
     value: Option<&'a Value>,
@@ -183,13 +195,7 @@ pub fn children<'a>(
                     el.name.trim_end_matches("[x]")
                 )));
             }
-            push_children(
-                obj.get(name),
-                obj.get(&format!("_{name}")),
-                k.ty,
-                el.node,
-                out,
-            );
+            push_children(obj.get(name), underscore(obj, name), k.ty, el.node, out);
             return Ok(Defined::Yes);
         }
         let choice = def.elements.iter().position(|e| {
@@ -203,7 +209,7 @@ pub fn children<'a>(
                     && let Some(k) = def.key(key)
                     && usize::from(k.element) == idx
                 {
-                    push_children(Some(v), obj.get(&format!("_{key}")), k.ty, el.node, out);
+                    push_children(Some(v), underscore(obj, key), k.ty, el.node, out);
                 }
             }
             // a primitive choice with only its `_valueX` sibling
@@ -228,8 +234,8 @@ pub fn children<'a>(
         }
     }
     // No model information: follow the JSON.
-    if obj.contains_key(name) || obj.contains_key(&format!("_{name}")) {
-        push_children(obj.get(name), obj.get(&format!("_{name}")), NONE, NONE, out);
+    if obj.contains_key(name) || underscore(obj, name).is_some() {
+        push_children(obj.get(name), underscore(obj, name), NONE, NONE, out);
         return Ok(Defined::Unknown);
     }
     for (key, v) in obj {
@@ -238,7 +244,7 @@ pub fn children<'a>(
         {
             push_children(
                 Some(v),
-                obj.get(&format!("_{key}")),
+                underscore(obj, key),
                 type_of_suffix(suffix),
                 NONE,
                 out,
@@ -264,7 +270,7 @@ pub fn all_children<'a>(n: &Node<'a>, out: &mut Vec<Item<'a>>) {
         let (base, ext) = match key.strip_prefix('_') {
             Some(b) if obj.contains_key(b) => continue,
             Some(b) => (b, Some(v)),
-            None => (key.as_str(), obj.get(&format!("_{key}"))),
+            None => (key.as_str(), underscore(obj, key)),
         };
         let value = if ext.is_some() && key.starts_with('_') {
             None

@@ -70,8 +70,12 @@ fn time_precision_of(digits: i64) -> Option<Precision> {
 /// The lowest (`high` false) or highest value a decimal written with its precision stands for,
 /// at `digits` decimal places.
 fn decimal_boundary(v: Decimal, digits: u32, high: bool) -> Option<Decimal> {
-    let half = Decimal::new(5, v.scale() + 1);
-    let b = if high { v + half } else { v - half };
+    let half = Decimal::try_new(5, v.scale() + 1).ok()?;
+    let b = if high {
+        v.checked_add(half)?
+    } else {
+        v.checked_sub(half)?
+    };
     let positive = b.is_sign_positive() && !b.is_zero() || b.is_zero();
     let r = match (high, positive) {
         (false, true) | (true, false) => b.round_dp_with_strategy(digits, RoundingStrategy::ToZero),
