@@ -40,27 +40,49 @@ pub struct TypeSpec {
 /// A binary operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinOp {
+    /// `*`
     Mul,
+    /// `/`
     Div,
+    /// `div`
     IntDiv,
+    /// `mod`
     Mod,
+    /// `+`
     Add,
+    /// `-`
     Sub,
+    /// `&`
     Concat,
+    /// `|`
     Union,
+    /// `<`
     Lt,
+    /// `>`
     Gt,
+    /// `<=`
     Le,
+    /// `>=`
     Ge,
+    /// `=`
     Eq,
+    /// `~`
     Equiv,
+    /// `!=`
     Ne,
+    /// `!~`
     NotEquiv,
+    /// `in`
     In,
+    /// `contains`
     Contains,
+    /// `and`
     And,
+    /// `or`
     Or,
+    /// `xor`
     Xor,
+    /// `implies`
     Implies,
 }
 

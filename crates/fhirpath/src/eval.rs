@@ -2,7 +2,7 @@
 
 use crate::ast::{BinOp, Expr, Literal, TypeFn};
 use crate::error::EvalError;
-use crate::functions::{self, single};
+use crate::functions::{self, Func, single};
 use crate::ops;
 use crate::types::{self, Defined, ResolvedType};
 use crate::value::{Item, Node};
@@ -127,6 +127,9 @@ impl<'a, 'c> Evaluator<'a, 'c> {
                 out
             }
             Expr::Member(target, name) => {
+                if self.strict() {
+                    check_cast_member(target, name)?;
+                }
                 let input = self.eval(target, scope)?;
                 let mut out = Vec::new();
                 let (mut yes, mut no) = (false, false);
@@ -159,6 +162,9 @@ impl<'a, 'c> Evaluator<'a, 'c> {
                 }
             }
             Expr::Call(target, func, args) => {
+                if self.strict() {
+                    check_ordered(target.as_deref(), *func)?;
+                }
                 let input = match target {
                     Some(t) => self.eval(t, scope)?,
                     None => scope.this.to_vec(),
@@ -329,6 +335,41 @@ impl<'a, 'c> Evaluator<'a, 'c> {
         let right = self.eval(r, scope)?;
         ops::binary(op, left, right)
     }
+}
+
+/// Strict mode: a member of a cast (`(Observation.value as Period).unit`) must be an element
+/// of the type cast to, whether or not the cast finds anything.
+fn check_cast_member(target: &Expr, name: &str) -> Result<(), EvalError> {
+    let spec = match target {
+        Expr::As(_, spec) => spec,
+        Expr::OfType(_, spec, TypeFn::As | TypeFn::OfType) => spec,
+        _ => return Ok(()),
+    };
+    if let ResolvedType::Fhir(t) = types::resolve_type(spec)
+        && types::defines(t, name) == Defined::No
+    {
+        return Err(EvalError::Semantic(format!(
+            "'{name}' is not an element of {}",
+            spec.name
+        )));
+    }
+    Ok(())
+}
+
+/// Strict mode: functions that depend on order may not follow `children()`/`descendants()`,
+/// whose order is not defined.
+fn check_ordered(target: Option<&Expr>, func: Func) -> Result<(), EvalError> {
+    let ordered = matches!(
+        func,
+        Func::First | Func::Last | Func::Tail | Func::Skip | Func::Take
+    );
+    if ordered && let Some(Expr::Call(_, Func::Children | Func::Descendants, _)) = target {
+        return Err(EvalError::Semantic(format!(
+            "{}() depends on order, and the order of children()/descendants() is not defined",
+            func.name()
+        )));
+    }
+    Ok(())
 }
 
 /// Resolves a type specifier; an unknown type name is an error.

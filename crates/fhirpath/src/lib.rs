@@ -28,6 +28,8 @@
 //! assert_eq!(out[0].to_text().as_deref(), Some("Ann"));
 //! ```
 
+#![deny(missing_docs)]
+
 mod ast;
 mod cache;
 pub mod datetime;

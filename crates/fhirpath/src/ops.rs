@@ -351,14 +351,7 @@ fn mul_div(op: BinOp, x: &Item<'_>, y: &Item<'_>) -> Result<Option<Item<'static>
     }
     if let (Item::Quantity(a), Item::Quantity(b)) = (x, y) {
         return Ok(match op {
-            BinOp::Mul => a.value.checked_mul(b.value).map(|v| {
-                let unit = match (a.unit.as_str(), b.unit.as_str()) {
-                    ("1", u) | (u, "1") => u.to_string(),
-                    (p, q) if p == q => format!("{p}2"),
-                    (p, q) => format!("{p}.{q}"),
-                };
-                Item::Quantity(Quantity::new(v, unit))
-            }),
+            BinOp::Mul => a.multiply(b).map(Item::Quantity),
             BinOp::Div => {
                 let Some(bv) = b.convert_to(&a.unit) else {
                     return Ok(a.value.checked_div(b.value).map(|v| {

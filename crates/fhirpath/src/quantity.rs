@@ -84,7 +84,35 @@ fn unit_info(unit: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// The base unit of a known unit's dimension (`cm` → `m`), for products of quantities.
+fn base_unit(unit: &str) -> Option<&'static str> {
+    Some(match unit_info(unit)?.0 {
+        "mass" => "g",
+        "length" => "m",
+        "volume" => "L",
+        "time" => "s",
+        "one" => "1",
+        _ => return None,
+    })
+}
+
 impl Quantity {
+    /// The product of two quantities: units of one dimension are brought to its base unit
+    /// first (`2 'cm' * 2 'm'` = `0.04 'm2'`); other units are combined as written.
+    pub fn multiply(&self, other: &Quantity) -> Option<Quantity> {
+        let (a, b, unit) = match (self.unit.as_str(), other.unit.as_str()) {
+            ("1", u) | (u, "1") => (self.value, other.value, u.to_string()),
+            (p, q) if p == q => (self.value, other.value, format!("{p}2")),
+            (p, q) => match (base_unit(p), base_unit(q)) {
+                (Some(x), Some(y)) if x == y => {
+                    (self.convert_to(x)?, other.convert_to(x)?, format!("{x}2"))
+                }
+                _ => (self.value, other.value, format!("{p}.{q}")),
+            },
+        };
+        Some(Quantity::new(a.checked_mul(b)?, unit))
+    }
+
     /// A UCUM quantity.
     pub fn new(value: Decimal, unit: impl Into<String>) -> Self {
         Quantity {

@@ -254,6 +254,24 @@ pub fn children<'a>(
     Ok(Defined::Unknown)
 }
 
+/// Whether the type `t` defines an element `name` (as FHIRPath names it: `value` for `value[x]`).
+pub fn defines(t: TypeId, name: &str) -> Defined {
+    let td = defs::type_def(t);
+    if td.node == NONE {
+        return Defined::Unknown;
+    }
+    let def = defs::node(td.node);
+    let choice = def
+        .elements
+        .iter()
+        .any(|e| e.is_choice() && e.name.len() == name.len() + 3 && e.name.starts_with(name));
+    if def.element(name).is_some() || choice {
+        Defined::Yes
+    } else {
+        Defined::No
+    }
+}
+
 /// Every child node of `n` (for `children()`/`descendants()`), in JSON order.
 pub fn all_children<'a>(n: &Node<'a>, out: &mut Vec<Item<'a>>) {
     let Some(Value::Object(obj)) = n.value else {
