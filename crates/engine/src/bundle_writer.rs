@@ -20,6 +20,8 @@ pub struct Entry<'a> {
     pub full_url: Option<&'a str>,
     /// `resource`: canonical JSON bytes of a resource.
     pub resource: Option<&'a [u8]>,
+    /// `search.mode`: `match`, `include` or `outcome` (searchset bundles).
+    pub search: Option<&'a str>,
     /// `request`: method and url (history bundles).
     pub request: Option<(&'a str, &'a str)>,
     /// `response`: an object with status, location, etag, lastModified, outcome.
@@ -79,6 +81,12 @@ impl BundleWriter {
             key(&mut self.buf, "resource");
             self.buf.extend_from_slice(resource);
         }
+        if let Some(mode) = entry.search {
+            key(&mut self.buf, "search");
+            self.buf.extend_from_slice(br#"{"mode":"#);
+            push_json_string(&mut self.buf, mode);
+            self.buf.push(b'}');
+        }
         if let Some((method, url)) = entry.request {
             key(&mut self.buf, "request");
             self.buf.extend_from_slice(br#"{"method":"#);
@@ -129,6 +137,7 @@ mod tests {
             resource: Some(br#"{"resourceType":"Patient","id":"a","x":1.50}"#),
             request: Some(("PUT", "Patient/a")),
             response: Some(serde_json::json!({"status": "200 OK"})),
+            search: Some("match"),
         });
         w.entry(Entry {
             request: Some(("DELETE", "Patient/b")),
@@ -138,6 +147,7 @@ mod tests {
         let v: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["entry"].as_array().unwrap().len(), 2);
         assert!(out.contains(r#""x":1.50"#));
+        assert_eq!(v["entry"][0]["search"]["mode"], "match");
         assert_eq!(v["link"][0]["relation"], "self");
     }
 

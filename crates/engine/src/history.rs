@@ -122,10 +122,11 @@ impl Engine {
                 resource: v.body.as_deref(),
                 request: Some((v.method.http_verb(), &request_url)),
                 response: Some(json!({
-                    "status": status,
-                    "etag": format!("W/\"{}\"", v.version),
+                        "status": status,
+                        "etag": format!("W/\"{}\"", v.version),
                     "lastModified": format_instant(v.last_updated),
                 })),
+                ..Entry::default()
             });
         }
         Ok(writer.finish())

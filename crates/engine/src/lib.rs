@@ -23,6 +23,7 @@ mod exact_json;
 mod history;
 mod interactions;
 mod references;
+mod search;
 mod transaction;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub use error::FhirError;
 pub use history::HistoryParams;
 pub use interactions::{DeleteResult, ReadResult, WriteResult};
 pub use interactions::{check_id, check_type, parse_json};
+pub use search::{CURSOR_PARAM, SearchRequest};
 pub use transaction::{
     BundleKind, BundleResponse, EntryResponse, ReturnPreference, parse_version_tag,
 };

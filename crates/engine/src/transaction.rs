@@ -555,6 +555,7 @@ fn write_response_bundle(
             resource,
             request: None,
             response: Some(Value::Object(response)),
+            ..Entry::default()
         });
     }
     writer.finish()

@@ -39,6 +39,8 @@ pub(crate) struct Fhir {
     pub params: Vec<(String, String)>,
     /// The FHIR base URL, without a trailing slash.
     pub base: String,
+    /// `Prefer: handling=strict`.
+    pub strict: bool,
 }
 
 impl Fhir {
@@ -95,6 +97,7 @@ impl FromRequestParts<AppState> for Fhir {
             preference: return_preference(&parts.headers),
             params,
             base,
+            strict: prefer_values(&parts.headers).any(|p| p == "handling=strict"),
         })
     }
 }
@@ -139,14 +142,20 @@ fn check_accept(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-fn return_preference(headers: &HeaderMap) -> ReturnPreference {
-    let prefer = headers
+/// Every `Prefer` token (`return=minimal`, `handling=strict`, ...), trimmed.
+fn prefer_values(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
         .get_all("prefer")
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split([',', ';']))
-        .filter_map(|p| p.trim().strip_prefix("return="))
-        .next_back();
+        .map(str::trim)
+}
+
+fn return_preference(headers: &HeaderMap) -> ReturnPreference {
+    let prefer = prefer_values(headers)
+        .filter_map(|p| p.strip_prefix("return="))
+        .last();
     match prefer.map(|p| p.trim_matches('"')) {
         Some("minimal") => ReturnPreference::Minimal,
         Some("OperationOutcome") => ReturnPreference::OperationOutcome,
@@ -201,6 +210,30 @@ impl FromRequest<AppState> for PatchBody {
         }
         let bytes = read_body(req, state).await?;
         Ok(PatchBody(parse_json(&bytes)?))
+    }
+}
+
+/// A `POST [type]/_search` body: `application/x-www-form-urlencoded` parameters.
+pub(crate) struct FormParams(pub Vec<(String, String)>);
+
+impl FromRequest<AppState> for FormParams {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        match content_type(req.headers()).as_deref() {
+            Some("application/x-www-form-urlencoded") | None => {}
+            _ => {
+                return Err(unsupported_media_type(
+                    "_search takes application/x-www-form-urlencoded",
+                ));
+            }
+        }
+        let bytes = read_body(req, state).await?;
+        Ok(FormParams(
+            form_urlencoded::parse(&bytes)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        ))
     }
 }
 

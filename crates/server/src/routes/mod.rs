@@ -18,11 +18,16 @@ use crate::response::outcome_response;
 
 pub(crate) fn router(state: AppState) -> Router {
     let fhir = Router::new()
-        .route("/", axum::routing::post(system::bundle))
+        .route("/", get(system::search).post(system::bundle))
+        .route("/_search", axum::routing::post(system::search_post))
         .route("/metadata", get(system::capabilities))
         .route("/_history", get(system::history))
         .route("/{type}", get(type_level::search).post(type_level::create))
         .route("/{type}/_history", get(type_level::history))
+        .route(
+            "/{type}/_search",
+            axum::routing::post(type_level::search_post),
+        )
         .route(
             "/{type}/$validate",
             axum::routing::post(type_level::validate),
@@ -35,6 +40,10 @@ pub(crate) fn router(state: AppState) -> Router {
                 .delete(instance::delete),
         )
         .route("/{type}/{id}/_history", get(instance::history))
+        .route(
+            "/{type}/{id}/{compartment_type}",
+            get(system::compartment_search),
+        )
         .route("/{type}/{id}/_history/{vid}", get(instance::vread))
         .route(
             "/{type}/{id}/$validate",

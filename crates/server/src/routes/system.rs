@@ -1,14 +1,15 @@
 //! Whole-system interactions: capabilities, batch/transaction, system history.
 
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use bytes::Bytes;
+use caduceus_engine::SearchRequest;
 use caduceus_store::HistoryScope;
 
-use crate::negotiate::{Fhir, ResourceBody};
+use crate::negotiate::{Fhir, FormParams, ResourceBody};
 use crate::response::json_response;
-use crate::routes::type_level::history_params;
+use crate::routes::type_level::{history_params, search_response};
 use crate::{ApiError, AppState};
 
 /// GET `/metadata`.
@@ -49,4 +50,55 @@ pub(crate) async fn history(
         StatusCode::OK,
         fhir.output.render(Bytes::from(body)),
     ))
+}
+
+/// GET `/` (or POST `/_search`): system-level search; `_type` names the types.
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    fhir: Fhir,
+) -> Result<Response, ApiError> {
+    let request = SearchRequest {
+        types: Vec::new(),
+        compartment: None,
+        params: fhir.params.clone(),
+        strict: fhir.strict,
+    };
+    search_response(&state, &request, &fhir).await
+}
+
+/// POST `/_search`.
+pub(crate) async fn search_post(
+    State(state): State<AppState>,
+    fhir: Fhir,
+    FormParams(form): FormParams,
+) -> Result<Response, ApiError> {
+    let mut params = fhir.params.clone();
+    params.extend(form);
+    let request = SearchRequest {
+        types: Vec::new(),
+        compartment: None,
+        params,
+        strict: fhir.strict,
+    };
+    search_response(&state, &request, &fhir).await
+}
+
+/// GET `/[compartment type]/[id]/[type]` and `/[compartment type]/[id]/*`.
+pub(crate) async fn compartment_search(
+    State(state): State<AppState>,
+    Path((compartment_type, id, resource_type)): Path<(String, String, String)>,
+    fhir: Fhir,
+) -> Result<Response, ApiError> {
+    let types = if resource_type == "*" {
+        Vec::new()
+    } else {
+        vec![resource_type]
+    };
+    let request = SearchRequest {
+        types,
+        compartment: Some((compartment_type, id)),
+        params: fhir.params.clone(),
+        strict: fhir.strict,
+    };
+    search_response(&state, &request, &fhir).await
 }

@@ -1,14 +1,13 @@
-//! Type-level interactions: create, `$validate`, type history (search comes with the search
-//! engine).
+//! Type-level interactions: create, search, `$validate`, type history.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use bytes::Bytes;
-use caduceus_engine::{FhirError, HistoryParams, check_type};
+use caduceus_engine::{FhirError, HistoryParams, SearchRequest, check_type};
 use caduceus_store::HistoryScope;
 
-use crate::negotiate::{Fhir, Output, ResourceBody};
+use crate::negotiate::{Fhir, FormParams, Output, ResourceBody};
 use crate::response::{json_response, outcome_response, write_response};
 use crate::{ApiError, AppState};
 
@@ -36,12 +35,50 @@ pub(crate) async fn create(
     ))
 }
 
-/// GET `/[type]`: search is not part of this build yet; say so plainly.
-pub(crate) async fn search(Path(resource_type): Path<String>) -> Result<Response, ApiError> {
-    check_type(&resource_type)?;
-    Err(ApiError(FhirError::not_implemented(
-        "search is not supported yet",
-    )))
+/// GET `/[type]?...`: type-level search.
+pub(crate) async fn search(
+    State(state): State<AppState>,
+    Path(resource_type): Path<String>,
+    fhir: Fhir,
+) -> Result<Response, ApiError> {
+    let request = SearchRequest {
+        types: vec![resource_type],
+        compartment: None,
+        params: fhir.params.clone(),
+        strict: fhir.strict,
+    };
+    search_response(&state, &request, &fhir).await
+}
+
+/// POST `/[type]/_search`: the same search with parameters in a form body (and the URL).
+pub(crate) async fn search_post(
+    State(state): State<AppState>,
+    Path(resource_type): Path<String>,
+    fhir: Fhir,
+    FormParams(form): FormParams,
+) -> Result<Response, ApiError> {
+    let mut params = fhir.params.clone();
+    params.extend(form);
+    let request = SearchRequest {
+        types: vec![resource_type],
+        compartment: None,
+        params,
+        strict: fhir.strict,
+    };
+    search_response(&state, &request, &fhir).await
+}
+
+/// Runs a search and writes the searchset Bundle.
+pub(crate) async fn search_response(
+    state: &AppState,
+    request: &SearchRequest,
+    fhir: &Fhir,
+) -> Result<Response, ApiError> {
+    let body = state.engine().search(request, &fhir.base).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        fhir.output.render(Bytes::from(body)),
+    ))
 }
 
 /// POST `/[type]/$validate`: the body is the resource (or a Parameters with a `resource`).

@@ -1,0 +1,206 @@
+//! The search interaction: type-level, system-level and compartment searches. The request is
+//! parsed and checked by `caduceus-search`, executed by the store one keyset page at a time,
+//! and answered as a `searchset` Bundle assembled around the stored bytes.
+//!
+//! Links: `self` is the canonical form of the query (so equal searches have equal links)
+//! plus the page's cursor; `next` carries the store's cursor for the following page in our
+//! own `_cursor` parameter. `_summary` and `_elements` are applied to each entry (the only
+//! case where stored resources are re-parsed on a read path).
+
+use caduceus_model::{Issue, IssueCode, OperationOutcome};
+use caduceus_search::{Handling, ParseOptions, SearchQuery, Summary};
+use caduceus_store::StoredVersion;
+use serde_json::{Value, json};
+
+use crate::bundle_writer::{BundleWriter, Entry};
+use crate::interactions::{check_id, check_type};
+use crate::{Engine, FhirError};
+
+/// The paging parameter of our `next` links.
+pub const CURSOR_PARAM: &str = "_cursor";
+
+/// What a client searched for.
+#[derive(Debug, Clone, Default)]
+pub struct SearchRequest {
+    /// The resource types (one for `GET /Patient`, none for a system search).
+    pub types: Vec<String>,
+    /// A compartment (`GET /Patient/123/Observation`): type and id.
+    pub compartment: Option<(String, String)>,
+    /// The decoded query (and form) parameters, in order.
+    pub params: Vec<(String, String)>,
+    /// `Prefer: handling=strict`: unknown parameters are errors, not warnings.
+    pub strict: bool,
+}
+
+impl Engine {
+    /// Parses a search without running it (conditional interactions use this too).
+    pub fn parse_search(
+        &self,
+        request: &SearchRequest,
+        base: &str,
+    ) -> Result<SearchQuery, FhirError> {
+        for t in &request.types {
+            check_type(t)?;
+        }
+        let types: Vec<&str> = request.types.iter().map(String::as_str).collect();
+        let params: Vec<(String, String)> = request
+            .params
+            .iter()
+            .filter(|(k, _)| k != CURSOR_PARAM)
+            .cloned()
+            .collect();
+        let options = ParseOptions {
+            handling: if request.strict {
+                Handling::Strict
+            } else {
+                Handling::Lenient
+            },
+            default_count: self.config.default_page_size as u32,
+            max_count: self.config.max_page_size as u32,
+            base_url: Some(base.to_owned()),
+        };
+        let parsed = match &request.compartment {
+            Some((ctype, id)) => {
+                check_type(ctype)?;
+                check_id(id)?;
+                caduceus_search::parse_in_compartment(ctype, id, &types, &params, &options)
+            }
+            None => caduceus_search::parse(&types, &params, &options),
+        };
+        parsed.map_err(|issues| FhirError {
+            status: 400,
+            outcome: OperationOutcome::from(issues),
+        })
+    }
+
+    /// Runs a search and answers with a `searchset` Bundle.
+    pub async fn search(&self, request: &SearchRequest, base: &str) -> Result<Vec<u8>, FhirError> {
+        let query = self.parse_search(request, base)?;
+        if let Some(e) = unsupported_summary(&query) {
+            return Err(e);
+        }
+        let cursor = request
+            .params
+            .iter()
+            .rev()
+            .find(|(k, _)| k == CURSOR_PARAM)
+            .map(|(_, v)| v.as_str());
+        let page = self.store.search(&query, cursor).await?;
+
+        let path = search_path(request);
+        let canonical = query.to_query_string();
+        let link = |cursor: Option<&str>| {
+            let mut url = format!("{base}/{path}");
+            let mut query_string = canonical.clone();
+            if let Some(c) = cursor {
+                if !query_string.is_empty() {
+                    query_string.push('&');
+                }
+                query_string.push_str(&format!("{CURSOR_PARAM}={c}"));
+            }
+            if !query_string.is_empty() {
+                url.push('?');
+                url.push_str(&query_string);
+            }
+            url
+        };
+        let mut links = vec![("self", link(cursor))];
+        if let Some(next) = &page.next_cursor {
+            links.push(("next", link(Some(next))));
+        }
+        let mut writer = BundleWriter::new("searchset", page.total, &links);
+        if query.summary != Some(Summary::Count) {
+            for (versions, mode) in [(&page.matches, "match"), (&page.included, "include")] {
+                for v in versions {
+                    let body = shape(v, &query);
+                    let full_url = format!("{base}/{}/{}", v.resource_type, v.id);
+                    writer.entry(Entry {
+                        full_url: Some(&full_url),
+                        resource: body.as_deref(),
+                        search: Some(mode),
+                        ..Entry::default()
+                    });
+                }
+            }
+        }
+        if !query.ignored.is_empty() {
+            let outcome =
+                serde_json::to_vec(&OperationOutcome::from(query.ignored.clone()).to_json())
+                    .unwrap_or_default();
+            writer.entry(Entry {
+                resource: Some(&outcome),
+                search: Some("outcome"),
+                ..Entry::default()
+            });
+        }
+        Ok(writer.finish())
+    }
+}
+
+/// The URL path of a search, relative to the base.
+fn search_path(request: &SearchRequest) -> String {
+    match (&request.compartment, request.types.as_slice()) {
+        (Some((ctype, id)), [t]) => format!("{ctype}/{id}/{t}"),
+        (Some((ctype, id)), _) => format!("{ctype}/{id}/*"),
+        (None, [t]) => t.clone(),
+        (None, _) => String::new(),
+    }
+}
+
+/// The bytes of an entry: stored bytes as they are, unless `_summary` or `_elements` ask
+/// for less.
+fn shape(v: &StoredVersion, query: &SearchQuery) -> Option<Vec<u8>> {
+    let body = v.body.as_deref()?;
+    let summary = query.summary.filter(|s| !matches!(s, Summary::False));
+    if summary.is_none() && query.elements.is_empty() {
+        return Some(body.to_vec());
+    }
+    let Ok(Value::Object(mut resource)) = serde_json::from_slice::<Value>(body) else {
+        return Some(body.to_vec());
+    };
+    let keep_always = ["resourceType", "id", "meta"];
+    match summary {
+        Some(Summary::Data) => {
+            resource.remove("text");
+        }
+        Some(Summary::Text) => {
+            resource.retain(|k, _| keep_always.contains(&k.as_str()) || k == "text")
+        }
+        _ => {}
+    }
+    if !query.elements.is_empty() {
+        let wanted: Vec<&str> = query
+            .elements
+            .iter()
+            .map(|e| {
+                e.rsplit_once('.').map_or(
+                    e.as_str(),
+                    |(t, name)| if t == v.resource_type { name } else { e },
+                )
+            })
+            .collect();
+        resource.retain(|k, _| keep_always.contains(&k.as_str()) || wanted.contains(&k.as_str()));
+    }
+    // The specification asks that a subsetted resource say so.
+    if let Some(Value::Object(meta)) = resource.get_mut("meta") {
+        let tags = meta.entry("tag").or_insert_with(|| json!([]));
+        if let Value::Array(tags) = tags {
+            tags.push(json!({"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}));
+        }
+    }
+    serde_json::to_vec(&Value::Object(resource)).ok()
+}
+
+/// `_summary=true` needs the definitions' summary flags, which the model does not carry yet.
+pub(crate) fn unsupported_summary(query: &SearchQuery) -> Option<FhirError> {
+    (query.summary == Some(Summary::True)).then(|| FhirError {
+        status: 501,
+        outcome: OperationOutcome::single(
+            Issue::error(
+                IssueCode::NotSupported,
+                "_summary=true is not supported yet; use _elements",
+            )
+            .at("_summary"),
+        ),
+    })
+}
