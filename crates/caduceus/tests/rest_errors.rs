@@ -211,7 +211,6 @@ fn invalid_resources_are_422_with_expressions() {
 /// Invariants (FHIRPath constraints) of the base resources: dom-3 (a contained resource is
 /// referenced from its container) and txt-1 (narrative holds only basic XHTML, no scripts).
 #[test]
-#[ignore = "validator gap: FHIRPath invariants (dom-3, txt-1, ...) are not evaluated yet"]
 fn invariants_of_the_base_resources_are_enforced() {
     let server = Server::start();
     let unreferenced = json!({
