@@ -699,6 +699,70 @@ mod tests {
         assert!(msg.contains("(unnamed)"), "{msg}");
     }
 
+    /// Random damage to narratives never panics (a small deterministic fuzz).
+    #[test]
+    fn no_input_panics() {
+        let seeds = [
+            div("<p>Some <b>bold</b> and <a href=\"http://x.org/#a\">link</a> &amp; &#233;</p>"),
+            div(
+                "<table><tr><td style=\"color:red\">x</td></tr></table><img src=\"data:image/png;base64,AA\"/>",
+            ),
+            div("<!-- c --><span xml:lang=\"fr\">x</span>"),
+        ];
+        let pieces = [
+            "<",
+            ">",
+            "&",
+            ";",
+            "\"",
+            "'",
+            ":",
+            "#",
+            "/",
+            "<![CDATA[",
+            "]]>",
+            "<!--",
+            "-->",
+            "<?",
+            "?>",
+            "<!DOCTYPE",
+            "&#",
+            "&#x",
+            "xmlns",
+            "=",
+            "\u{0}",
+            "\u{e9}",
+            "\u{1F600}",
+            " ",
+        ];
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = |bound: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            usize::try_from(state % bound as u64).unwrap_or(0)
+        };
+        for round in 0..20_000 {
+            let mut text = seeds[round % seeds.len()].clone();
+            for _ in 0..1 + next(4) {
+                let mut at = next(text.len() + 1);
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                if next(2) == 0 {
+                    text.insert_str(at, pieces[next(pieces.len())]);
+                } else {
+                    let mut end = (at + 1 + next(8)).min(text.len());
+                    while !text.is_char_boundary(end) {
+                        end += 1;
+                    }
+                    text.replace_range(at..end, "");
+                }
+            }
+            let _ = check(&text);
+        }
+    }
+
     #[test]
     fn limits_hold() {
         let many = (0..20)
@@ -709,5 +773,7 @@ mod tests {
         let depth = 100_000;
         let deep = format!("{}x{}", "<span>".repeat(depth), "</span>".repeat(depth));
         assert_eq!(check(&div(&deep)), Ok(()));
+        let wide = format!("x{}", "<br/>".repeat(200_000));
+        assert_eq!(check(&div(&wide)), Ok(()));
     }
 }
