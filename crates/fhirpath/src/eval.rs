@@ -1,6 +1,6 @@
 //! The evaluator: walks the syntax tree over collections of [`Item`]s.
 
-use crate::ast::{BinOp, Expr, Literal, TypeFn};
+use crate::ast::{BinOp, Expr, Literal, TypeFn, TypeSpec};
 use crate::error::EvalError;
 use crate::functions::{self, Func, single};
 use crate::ops;
@@ -12,7 +12,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// Deepest recursion of evaluation (nested expressions, `repeat`, `descendants`).
-const MAX_DEPTH: usize = 400;
+const MAX_DEPTH: usize = crate::parser::MAX_DEPTH + 50;
 
 /// What an evaluation may consult besides the resource: environment variables, the
 /// strictness of element checks, and a fixed clock.
@@ -116,128 +116,181 @@ impl<'a, 'c> Evaluator<'a, 'c> {
         self.eval(e, &scope)
     }
 
+    // Each arm of any size lives in its own function: in unoptimised builds a frame holds
+    // every arm's locals, and the recursion goes through this function once per level.
     fn eval_inner(&mut self, e: &Expr, scope: &Scope<'_, 'a>) -> Result<Vec<Item<'a>>, EvalError> {
-        Ok(match e {
-            Expr::Literal(l) => literal(l).into_iter().collect(),
+        match e {
+            Expr::Literal(l) => Ok(literal(l).into_iter().collect()),
             Expr::Ident(name) => {
                 let mut out = Vec::new();
                 for item in scope.this {
                     self.root_ident(item, name, &mut out)?;
                 }
-                out
+                Ok(out)
             }
-            Expr::Member(target, name) => {
-                if self.strict() {
-                    check_cast_member(target, name)?;
-                }
-                let input = self.eval(target, scope)?;
-                let mut out = Vec::new();
-                let (mut yes, mut no) = (false, false);
-                for item in &input {
-                    if let Item::Node(n) = item {
-                        match types::children(n, name, self.strict(), &mut out)? {
-                            Defined::Yes | Defined::Unknown => yes = true,
-                            Defined::No => no = true,
-                        }
-                    }
-                }
-                if self.strict() && no && !yes {
-                    return Err(EvalError::Semantic(format!(
-                        "'{name}' is not an element of the input's type"
-                    )));
-                }
-                out
-            }
-            Expr::Index(target, idx) => {
-                let input = self.eval(target, scope)?;
-                let idx = self.eval(idx, scope)?;
-                match single("indexer", &idx)?.and_then(|i| i.to_system()) {
-                    Some(Item::Integer(i)) => usize::try_from(i)
-                        .ok()
-                        .and_then(|i| input.into_iter().nth(i))
-                        .into_iter()
-                        .collect(),
-                    None => Vec::new(),
-                    Some(_) => return Err(EvalError::Type("indexer must be an integer".into())),
-                }
-            }
-            Expr::Call(target, func, args) => {
-                if self.strict() {
-                    check_ordered(target.as_deref(), *func)?;
-                }
-                let input = match target {
-                    Some(t) => self.eval(t, scope)?,
-                    None => scope.this.to_vec(),
-                };
-                functions::call(self, *func, input, args, scope)?
-            }
-            Expr::This => scope.this.to_vec(),
-            Expr::IndexVar => scope
+            Expr::Member(target, name) => self.member(target, name, scope),
+            Expr::Index(target, idx) => self.index(target, idx, scope),
+            Expr::Call(target, func, args) => self.call(target.as_deref(), *func, args, scope),
+            Expr::This => Ok(scope.this.to_vec()),
+            Expr::IndexVar => Ok(scope
                 .index
                 .and_then(|i| i64::try_from(i).ok())
                 .map(Item::Integer)
                 .into_iter()
-                .collect(),
-            Expr::Total => scope.total.map(<[Item<'a>]>::to_vec).unwrap_or_default(),
-            Expr::Env(name) => self.env(name)?,
-            Expr::Neg(inner) => {
-                let v = self.eval(inner, scope)?;
-                match single("unary -", &v)?.and_then(|i| i.to_system()) {
-                    None => Vec::new(),
-                    Some(Item::Integer(i)) => {
-                        i.checked_neg().map(Item::Integer).into_iter().collect()
-                    }
-                    Some(Item::Decimal(d)) => vec![Item::Decimal(if d.is_zero() { d } else { -d })],
-                    Some(Item::Quantity(mut q)) => {
-                        q.value = -q.value;
-                        vec![Item::Quantity(q)]
-                    }
-                    Some(_) => return Err(EvalError::Type("unary minus needs a number".into())),
+                .collect()),
+            Expr::Total => Ok(scope.total.map(<[Item<'a>]>::to_vec).unwrap_or_default()),
+            Expr::Env(name) => self.env(name),
+            Expr::Neg(inner) => self.neg(inner, scope),
+            Expr::Binary(op, l, r) => self.binary(*op, l, r, scope),
+            Expr::Is(inner, spec) => self.is(inner, spec, scope),
+            Expr::As(inner, spec) => self.cast(inner, spec, scope),
+            Expr::OfType(target, spec, tf) => self.of_type(target.as_deref(), spec, *tf, scope),
+        }
+    }
+
+    #[inline(never)]
+    fn member(
+        &mut self,
+        target: &Expr,
+        name: &str,
+        scope: &Scope<'_, 'a>,
+    ) -> Result<Vec<Item<'a>>, EvalError> {
+        if self.strict() {
+            check_cast_member(target, name)?;
+        }
+        let input = self.eval(target, scope)?;
+        let mut out = Vec::new();
+        let (mut yes, mut no) = (false, false);
+        for item in &input {
+            if let Item::Node(n) = item {
+                match types::children(n, name, self.strict(), &mut out)? {
+                    Defined::Yes | Defined::Unknown => yes = true,
+                    Defined::No => no = true,
                 }
             }
-            Expr::Binary(op, l, r) => self.binary(*op, l, r, scope)?,
-            Expr::Is(inner, spec) => {
-                let v = self.eval(inner, scope)?;
-                match single("is", &v)? {
-                    None => Vec::new(),
-                    Some(item) => vec![Item::Boolean(types::is_type(
-                        item,
-                        types::resolve_type(spec),
-                    ))],
-                }
+        }
+        if self.strict() && no && !yes {
+            return Err(EvalError::Semantic(format!(
+                "'{name}' is not an element of the input's type"
+            )));
+        }
+        Ok(out)
+    }
+
+    #[inline(never)]
+    fn index(
+        &mut self,
+        target: &Expr,
+        idx: &Expr,
+        scope: &Scope<'_, 'a>,
+    ) -> Result<Vec<Item<'a>>, EvalError> {
+        let input = self.eval(target, scope)?;
+        let idx = self.eval(idx, scope)?;
+        match single("indexer", &idx)?.and_then(|i| i.to_system()) {
+            Some(Item::Integer(i)) => Ok(usize::try_from(i)
+                .ok()
+                .and_then(|i| input.into_iter().nth(i))
+                .into_iter()
+                .collect()),
+            None => Ok(Vec::new()),
+            Some(_) => Err(EvalError::Type("indexer must be an integer".into())),
+        }
+    }
+
+    #[inline(never)]
+    fn call(
+        &mut self,
+        target: Option<&Expr>,
+        func: Func,
+        args: &[Expr],
+        scope: &Scope<'_, 'a>,
+    ) -> Result<Vec<Item<'a>>, EvalError> {
+        if self.strict() {
+            check_ordered(target, func)?;
+        }
+        let input = match target {
+            Some(t) => self.eval(t, scope)?,
+            None => scope.this.to_vec(),
+        };
+        functions::call(self, func, input, args, scope)
+    }
+
+    #[inline(never)]
+    fn neg(&mut self, inner: &Expr, scope: &Scope<'_, 'a>) -> Result<Vec<Item<'a>>, EvalError> {
+        let v = self.eval(inner, scope)?;
+        Ok(match single("unary -", &v)?.and_then(|i| i.to_system()) {
+            None => Vec::new(),
+            Some(Item::Integer(i)) => i.checked_neg().map(Item::Integer).into_iter().collect(),
+            Some(Item::Decimal(d)) => vec![Item::Decimal(if d.is_zero() { d } else { -d })],
+            Some(Item::Quantity(mut q)) => {
+                q.value = -q.value;
+                vec![Item::Quantity(q)]
             }
-            Expr::As(inner, spec) => {
-                let v = self.eval(inner, scope)?;
-                let ty = resolve(spec)?;
-                if self.strict() && v.len() > 1 {
-                    return Err(EvalError::NotSingleton("as", v.len()));
+            Some(_) => return Err(EvalError::Type("unary minus needs a number".into())),
+        })
+    }
+
+    #[inline(never)]
+    fn is(
+        &mut self,
+        inner: &Expr,
+        spec: &TypeSpec,
+        scope: &Scope<'_, 'a>,
+    ) -> Result<Vec<Item<'a>>, EvalError> {
+        let v = self.eval(inner, scope)?;
+        Ok(match single("is", &v)? {
+            None => Vec::new(),
+            Some(item) => vec![Item::Boolean(types::is_type(
+                item,
+                types::resolve_type(spec),
+            ))],
+        })
+    }
+
+    #[inline(never)]
+    fn cast(
+        &mut self,
+        inner: &Expr,
+        spec: &TypeSpec,
+        scope: &Scope<'_, 'a>,
+    ) -> Result<Vec<Item<'a>>, EvalError> {
+        let v = self.eval(inner, scope)?;
+        let ty = resolve(spec)?;
+        if self.strict() && v.len() > 1 {
+            return Err(EvalError::NotSingleton("as", v.len()));
+        }
+        Ok(v.into_iter()
+            .filter(|i| types::is_cast_type(i, ty))
+            .collect())
+    }
+
+    #[inline(never)]
+    fn of_type(
+        &mut self,
+        target: Option<&Expr>,
+        spec: &TypeSpec,
+        tf: TypeFn,
+        scope: &Scope<'_, 'a>,
+    ) -> Result<Vec<Item<'a>>, EvalError> {
+        let input = match target {
+            Some(t) => self.eval(t, scope)?,
+            None => scope.this.to_vec(),
+        };
+        let ty = resolve(spec)?;
+        Ok(match tf {
+            TypeFn::OfType | TypeFn::As => {
+                if tf == TypeFn::As && self.strict() && input.len() > 1 {
+                    return Err(EvalError::NotSingleton("as", input.len()));
                 }
-                v.into_iter()
+                input
+                    .into_iter()
                     .filter(|i| types::is_cast_type(i, ty))
                     .collect()
             }
-            Expr::OfType(target, spec, tf) => {
-                let input = match target {
-                    Some(t) => self.eval(t, scope)?,
-                    None => scope.this.to_vec(),
-                };
-                let ty = resolve(spec)?;
-                match tf {
-                    TypeFn::OfType | TypeFn::As => {
-                        if *tf == TypeFn::As && self.strict() && input.len() > 1 {
-                            return Err(EvalError::NotSingleton("as", input.len()));
-                        }
-                        input
-                            .into_iter()
-                            .filter(|i| types::is_cast_type(i, ty))
-                            .collect()
-                    }
-                    TypeFn::Is => match single("is", &input)? {
-                        None => Vec::new(),
-                        Some(item) => vec![Item::Boolean(types::is_type(item, ty))],
-                    },
-                }
-            }
+            TypeFn::Is => match single("is", &input)? {
+                None => Vec::new(),
+                Some(item) => vec![Item::Boolean(types::is_type(item, ty))],
+            },
         })
     }
 

@@ -12,8 +12,10 @@ use crate::lexer::{Tok, Token, tokenize};
 use crate::quantity::{Quantity, calendar_unit};
 use rust_decimal::Decimal;
 
-/// Deepest nesting the parser accepts (guards the stack against hostile input).
-const MAX_DEPTH: usize = 200;
+/// Deepest syntax tree the parser builds (guards the stack against hostile input: evaluating,
+/// cloning and dropping a tree recurse once per level). Every level counts: nesting, each
+/// operator of a chain `a | b | c`, each step of a path `a.b.c`.
+pub(crate) const MAX_DEPTH: usize = 300;
 
 /// Parses a whole expression.
 pub(crate) fn parse(src: &str) -> Result<Expr, ParseError> {
@@ -111,11 +113,13 @@ impl Parser {
     }
 
     fn expr(&mut self, min: u8) -> Result<Expr, ParseError> {
-        self.depth += 1;
+        // a nested expression costs the parser three frames (expr, unary, term): count two
+        self.depth += 2;
         if self.depth > MAX_DEPTH {
             return self.err("expression nested too deeply");
         }
         let mut lhs = self.unary()?;
+        let mut chain = 0;
         loop {
             let tok = &self.peek().kind;
             if let Tok::Ident {
@@ -133,6 +137,7 @@ impl Parser {
                 } else {
                     Expr::As(Box::new(lhs), spec)
                 };
+                self.deeper(&mut chain)?;
                 continue;
             }
             let Some((op, level)) = binop(tok) else { break };
@@ -142,9 +147,20 @@ impl Parser {
             self.next();
             let rhs = self.expr(level + 1)?;
             lhs = Expr::Binary(op, Box::new(lhs), Box::new(rhs));
+            self.deeper(&mut chain)?;
         }
-        self.depth -= 1;
+        self.depth -= 2 + chain;
         Ok(lhs)
+    }
+
+    /// One more level of a left-deep chain (`a | b | c`, `a.b.c`).
+    fn deeper(&mut self, chain: &mut usize) -> Result<(), ParseError> {
+        *chain += 1;
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return self.err("expression nested too deeply");
+        }
+        Ok(())
     }
 
     fn type_spec(&mut self) -> Result<TypeSpec, ParseError> {
@@ -196,7 +212,11 @@ impl Parser {
             });
         }
         let mut e = self.term()?;
+        let mut chain = 0;
         loop {
+            if chain > 0 || self.is_sym(".") || self.is_sym("[") {
+                self.deeper(&mut chain)?;
+            }
             if self.is_sym(".") {
                 self.next();
                 let tok = self.next();
@@ -218,6 +238,7 @@ impl Parser {
                 break;
             }
         }
+        self.depth -= chain;
         Ok(e)
     }
 

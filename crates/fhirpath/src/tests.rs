@@ -366,3 +366,37 @@ fn extreme_values_do_not_panic() {
         }
     }
 }
+
+#[test]
+fn deep_expressions_are_errors_not_stack_overflows() {
+    for deep in [
+        "a.".repeat(100_000) + "a",
+        "1+".repeat(100_000) + "1",
+        "a[0]".repeat(100_000),
+        "(".repeat(100_000),
+        "-".repeat(100_000) + "1",
+        "1 is Integer".to_string() + &" is Boolean".repeat(100_000),
+        "where(".repeat(100_000),
+    ] {
+        assert!(Expression::parse(&deep).is_err());
+    }
+    // the deepest accepted trees evaluate (or fail cleanly) on a small thread stack
+    let exprs: Vec<String> = vec![
+        "name.".repeat(280) + "given",
+        "1 + ".repeat(280) + "1",
+        "(".repeat(140) + "1" + &")".repeat(140),
+        "name.where(".repeat(70) + "true" + &")".repeat(70),
+    ];
+    let handle = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            let p = patient();
+            for text in &exprs {
+                let e = Expression::parse(text).expect("within the depth limit");
+                let _ = e.evaluate(&p, &Context::new());
+                let _ = e.clone();
+            }
+        })
+        .expect("thread");
+    assert!(handle.join().is_ok());
+}
