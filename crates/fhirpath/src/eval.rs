@@ -65,6 +65,8 @@ pub(crate) struct Scope<'s, 'a> {
 /// One evaluation in progress.
 pub(crate) struct Evaluator<'a, 'c> {
     pub resource: Option<Item<'a>>,
+    /// `%context` when it is not the resource (see `Expression::evaluate_on`).
+    pub context: Option<Vec<Item<'a>>>,
     pub ctx: &'c Context<'a>,
     depth: usize,
 }
@@ -74,6 +76,7 @@ impl<'a, 'c> Evaluator<'a, 'c> {
         let resource = (!resource.is_null()).then(|| Item::Node(Node::root(resource)));
         Evaluator {
             resource,
+            context: None,
             ctx,
             depth: 0,
         }
@@ -336,6 +339,7 @@ impl<'a, 'c> Evaluator<'a, 'c> {
         }
         let s = |t: &'static str| Ok(vec![Item::String(Cow::Borrowed(t))]);
         match name {
+            "context" if self.context.is_some() => Ok(self.context.clone().unwrap_or_default()),
             "resource" | "context" | "rootResource" => {
                 Ok(self.resource.clone().into_iter().collect())
             }

@@ -95,6 +95,26 @@ impl Expression {
         ev.eval(&self.root, &scope)
     }
 
+    /// Evaluates with `$this` (and `%context`) set to `focus` instead of the resource, for
+    /// invariants of an element: take the element's typed nodes from another evaluation
+    /// (`Patient.contact`), then evaluate the constraint on each. `%resource` stays
+    /// `resource`.
+    pub fn evaluate_on<'a>(
+        &self,
+        focus: &[Item<'a>],
+        resource: &'a Value,
+        ctx: &Context<'a>,
+    ) -> Result<Vec<Item<'a>>, EvalError> {
+        let mut ev = eval::Evaluator::new(resource, ctx);
+        ev.context = Some(focus.to_vec());
+        let scope = eval::Scope {
+            this: focus,
+            index: None,
+            total: None,
+        };
+        ev.eval(&self.root, &scope)
+    }
+
     /// Evaluates and reduces the result to a boolean the way invariants are read:
     /// empty → `None`, a single boolean → it, a single other item → `true`; more than one
     /// item is an error.

@@ -231,6 +231,48 @@ fn borrowed_results() {
 }
 
 #[test]
+fn invariants_evaluate_on_elements() {
+    let p = json!({"resourceType": "Patient", "contact": [
+        {"name": {"family": "A"}},
+        {"gender": "male"}
+    ]});
+    let ctx = Context::new();
+    let contacts = Expression::parse("Patient.contact").expect("parses");
+    let contacts = contacts.evaluate(&p, &ctx).expect("evaluates");
+    let inv = Expression::parse(
+        "name.exists() or telecom.exists() or address.exists() or organization.exists()",
+    )
+    .expect("parses");
+    let results: Vec<Vec<String>> = contacts
+        .iter()
+        .map(|c| {
+            to_strings(
+                &inv.evaluate_on(std::slice::from_ref(c), &p, &ctx)
+                    .expect("evaluates"),
+            )
+        })
+        .collect();
+    assert_eq!(results, [["true"], ["false"]]);
+    let res = Expression::parse("%resource.contact.count() = 2 and %context.gender = 'male'")
+        .expect("parses");
+    assert_eq!(
+        to_strings(
+            &res.evaluate_on(&contacts[1..], &p, &ctx)
+                .expect("evaluates")
+        ),
+        ["true"]
+    );
+}
+
+#[test]
+fn expressions_are_shareable() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Expression>();
+    assert_send_sync::<crate::Cache>();
+    assert_send_sync::<Item<'static>>();
+}
+
+#[test]
 fn cache_reuses_parses() {
     let cache = crate::Cache::new();
     let a = cache.get("Patient.name").expect("parses");
