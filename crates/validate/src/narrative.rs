@@ -16,8 +16,9 @@
 //!   attributes"), as the HL7 Java validator lists it (`checkInnerNames`): no `ins`/`del`
 //!   (chapter 9.4), no `head`/`body`/`title`/`meta`/`link`/`base`/`style`/`script`, no forms,
 //!   frames or objects, no event handlers. URLs in `href`, `src`, `cite`, `longdesc` and
-//!   `usemap` must be relative, a fragment, or of a safe scheme (`http`, `https`, `ftp`,
-//!   `mailto`, `tel`; and for `img src` only `http`, `https` and `data:image/...`), read the
+//!   `usemap` must be relative, a fragment, or of a safe scheme (`http`, `https`, `urn`, and
+//!   for links `ftp`, `mailto`, `tel`, for `img src` `data:image/...`; `urn` because bundles
+//!   link entries by `urn:uuid:` placeholders, which transactions rewrite), read the
 //!   way browsers read them (tabs and newlines dropped, surrounding spaces trimmed), after
 //!   entities are expanded. `style` must not carry script-capable CSS (`expression(`,
 //!   `javascript:`, bindings, `@import`, escapes or comments that could hide them).
@@ -164,11 +165,11 @@ const ELEMENT_ATTRIBUTES: &[&str] = &[
 ];
 
 /// URL schemes a link may use.
-const LINK_SCHEMES: &[&str] = &["ftp", "http", "https", "mailto", "tel"];
+const LINK_SCHEMES: &[&str] = &["ftp", "http", "https", "mailto", "tel", "urn"];
 /// URL schemes an image may use (plus `data:image/...`).
-const IMAGE_SCHEMES: &[&str] = &["http", "https"];
+const IMAGE_SCHEMES: &[&str] = &["http", "https", "urn"];
 /// URL schemes of the other URL attributes (`cite`, `longdesc`, `usemap`).
-const OTHER_SCHEMES: &[&str] = &["http", "https"];
+const OTHER_SCHEMES: &[&str] = &["http", "https", "urn"];
 
 /// Text in a `style` attribute (lower-cased, whitespace removed) that can run code or hide
 /// what it does.
@@ -505,6 +506,7 @@ mod tests {
             div("<p>Some <b>bold</b> and <a href=\"http://example.org/x?y=1\">link</a></p>"),
             div("<a name=\"top\">x</a><a href=\"#top\">up</a><a href=\"Patient/1\">p</a>"),
             div("<a href=\"mailto:a@example.org\">mail</a><a href=\"HTTPS://x.org\">s</a>"),
+            div("<a href=\"urn:uuid:2b1e8c40-9f6a-4d4e-8c1c-0f7b6f0d2a11\">entry</a>"),
             div("<img src=\"data:image/png;base64,AAAA\" alt=\"x\"/>"),
             div("<img src=\"#pic\" alt=\"family tree\"/>"),
             div(
