@@ -51,7 +51,35 @@ const EXCEPTIONS: &[(&str, u16, &str, &str)] = &[
         "Questionnaire.item[0].item[0].linkId",
         "invalid R4: nested Questionnaire.item entries have no linkId, which is required (1..1)",
     ),
+    (
+        "ActivityDefinition-blood-tubes-supply.json",
+        422,
+        "ActivityDefinition.text.div: txt-2",
+        TXT_2,
+    ),
+    (
+        "ActivityDefinition-heart-valve-replacement.json",
+        422,
+        "ActivityDefinition.text.div: txt-2",
+        TXT_2,
+    ),
+    (
+        "EventDefinition-example.json",
+        422,
+        "EventDefinition.text.div: txt-2",
+        TXT_2,
+    ),
+    (
+        "Questionnaire-zika-virus-exposure-assessment.json",
+        422,
+        "Questionnaire.text.div: txt-2",
+        TXT_2,
+    ),
 ];
+
+/// Why the examples whose narrative is only whitespace are refused.
+const TXT_2: &str = "invalid R4: the narrative div holds only whitespace, and txt-2 says the \
+                     narrative SHALL have some non-whitespace content";
 
 /// The ten SearchParameters for CodeSystem and ValueSet extensions have no `base`, which is
 /// required (1..*): invalid R4, so the server must answer 422.
