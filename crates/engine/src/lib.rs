@@ -18,6 +18,7 @@
 
 pub mod bundle_writer;
 pub mod capability;
+mod conditional;
 mod error;
 mod exact_json;
 mod history;
@@ -30,6 +31,7 @@ use std::sync::Arc;
 
 use caduceus_store::Store;
 
+pub use conditional::ConditionalCreate;
 pub use error::FhirError;
 pub use history::HistoryParams;
 pub use interactions::{DeleteResult, ReadResult, WriteResult};

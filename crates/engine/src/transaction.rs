@@ -14,9 +14,11 @@ use caduceus_store::{StoreError, StoredVersion, WriteOp, WriteOutcome};
 use serde_json::Value;
 
 use crate::bundle_writer::{BundleWriter, Entry};
+use crate::conditional::Matches;
 use crate::error::status_line;
 use crate::interactions::{check_type, new_id};
 use crate::references::{is_placeholder, rewrite};
+use crate::search::SearchRequest;
 use crate::{Engine, FhirError};
 
 /// What a client asked to get back (`Prefer: return=...`).
@@ -40,6 +42,8 @@ pub struct EntryResponse {
     pub version: Option<StoredVersion>,
     /// An outcome for errors.
     pub outcome: Option<OperationOutcome>,
+    /// The searchset Bundle of a search entry.
+    pub bundle: Option<Vec<u8>>,
 }
 
 /// Which kind of bundle was processed.
@@ -98,6 +102,12 @@ struct Request {
     full_url: Option<String>,
     resource: Option<Value>,
     if_match: Option<u64>,
+    /// A conditional entry's search: `ifNoneExist` of a POST, or the query of a
+    /// `PUT/PATCH/DELETE [type]?[search]` (and of a GET search entry).
+    condition: Option<String>,
+    /// For a conditional create whose search found a resource: that resource (nothing is
+    /// created).
+    existing: Option<StoredVersion>,
 }
 
 impl Engine {
@@ -180,12 +190,13 @@ impl Engine {
                 parse_entry(entry, base).map_err(|e| e.within(&format!("Bundle.entry[{i}]")))?,
             );
         }
+        self.resolve_conditions(&mut requests, base).await?;
         // Assign ids and build the fullUrl map before any resource is prepared.
-        let mut map = HashMap::new();
+        let mut map = self.resolve_conditional_references(&requests, base).await?;
         let mut seen_full_urls = HashMap::new();
         for (i, r) in requests.iter_mut().enumerate() {
             if r.verb == Verb::Post {
-                r.id = Some(new_id());
+                r.id = Some(r.existing.as_ref().map_or_else(new_id, |v| v.id.clone()));
             }
             if let (Some(full_url), Some(id)) = (&r.full_url, &r.id)
                 && matches!(r.verb, Verb::Post | Verb::Put)
@@ -242,7 +253,14 @@ impl Engine {
         }
         for &i in &order {
             if requests[i].verb == Verb::Get {
-                responses[i] = Some(self.get_entry(&requests[i]).await);
+                responses[i] = Some(self.get_entry(&requests[i], base).await);
+            } else if let Some(existing) = requests[i].existing.take() {
+                responses[i] = Some(EntryResponse {
+                    status: 200,
+                    version: Some(existing),
+                    outcome: None,
+                    bundle: None,
+                });
             }
         }
         Ok(responses
@@ -252,6 +270,7 @@ impl Engine {
                     status: 200,
                     version: None,
                     outcome: None,
+                    bundle: None,
                 })
             })
             .collect())
@@ -262,37 +281,151 @@ impl Engine {
         for (i, entry) in entries.into_iter().enumerate() {
             let response = match parse_entry(entry, base) {
                 Err(e) => error_response(e.within(&format!("Bundle.entry[{i}]"))),
-                Ok(r) if r.verb == Verb::Get => self.get_entry(&r).await,
-                Ok(mut r) => {
-                    if r.verb == Verb::Post {
-                        r.id = Some(new_id());
-                    }
-                    match self.prepare(&mut r).await {
-                        Err(e) => error_response(within_entry_resource(e, i, &r.resource_type)),
-                        Ok(None) => EntryResponse {
-                            status: 200,
-                            version: None,
-                            outcome: None,
-                        },
-                        Ok(Some(op)) => match self.store.write(vec![op]).await {
-                            Ok(mut outcomes) => match outcomes.pop() {
-                                Some(outcome) => outcome_response(outcome),
-                                None => error_response(FhirError::new(
-                                    500,
-                                    IssueCode::Exception,
-                                    "no outcome",
-                                )),
-                            },
-                            Err(e) => error_response(
-                                FhirError::from(e).within(&format!("Bundle.entry[{i}]")),
-                            ),
-                        },
-                    }
-                }
+                Ok(r) if r.verb == Verb::Get => self.get_entry(&r, base).await,
+                Ok(r) => self.batch_write(r, i, base).await,
             };
             responses.push(response);
         }
         responses
+    }
+
+    /// One write entry of a batch, on its own.
+    async fn batch_write(&self, r: Request, i: usize, base: &str) -> EntryResponse {
+        let mut one = [r];
+        if let Err(e) = self.resolve_conditions(&mut one, base).await {
+            return error_response(e.within(&format!("Bundle.entry[{i}]")));
+        }
+        let [mut r] = one;
+        if let Some(existing) = r.existing.take() {
+            return EntryResponse {
+                status: 200,
+                version: Some(existing),
+                outcome: None,
+                bundle: None,
+            };
+        }
+        if r.verb == Verb::Post {
+            r.id = Some(new_id());
+        }
+        let op = match self.prepare(&mut r).await {
+            Err(e) => return error_response(within_entry_resource(e, i, &r.resource_type)),
+            Ok(None) => {
+                return EntryResponse {
+                    status: 204,
+                    version: None,
+                    outcome: None,
+                    bundle: None,
+                };
+            }
+            Ok(Some(op)) => op,
+        };
+        match self.store.write(vec![op]).await {
+            Ok(mut outcomes) => match outcomes.pop() {
+                Some(outcome) => outcome_response(outcome),
+                None => error_response(FhirError::new(500, IssueCode::Exception, "no outcome")),
+            },
+            Err(e) => error_response(FhirError::from(e).within(&format!("Bundle.entry[{i}]"))),
+        }
+    }
+
+    /// Resolves conditional entries by searching: a conditional create that finds one
+    /// resource becomes a no-op answering with it; a conditional update, patch or delete
+    /// gets the id (and, as a guard, the version) of the one resource found.
+    async fn resolve_conditions(
+        &self,
+        requests: &mut [Request],
+        base: &str,
+    ) -> Result<(), FhirError> {
+        for (i, r) in requests.iter_mut().enumerate() {
+            let Some(query) = r.condition.clone() else {
+                continue;
+            };
+            if r.verb == Verb::Get {
+                continue;
+            }
+            let at = |e: FhirError| e.within(&format!("Bundle.entry[{i}].request"));
+            let found = self
+                .conditional_matches(&r.resource_type, &query, base, 2)
+                .await
+                .map_err(at)?;
+            match (r.verb, found) {
+                (_, Matches::Many(_)) => {
+                    return Err(at(FhirError::new(
+                        412,
+                        IssueCode::Duplicate,
+                        "the conditional entry matched more than one resource",
+                    )));
+                }
+                (Verb::Post, Matches::One(v)) => r.existing = Some(v),
+                (Verb::Post, Matches::None) => {}
+                (Verb::Put, Matches::None) => {
+                    let body_id = r
+                        .resource
+                        .as_ref()
+                        .and_then(|b| b.get("id"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    let id = body_id.unwrap_or_else(new_id);
+                    if let Some(Value::Object(obj)) = r.resource.as_mut() {
+                        obj.insert("id".into(), Value::String(id.clone()));
+                    }
+                    r.id = Some(id);
+                }
+                (Verb::Get, _) => {}
+                (Verb::Put | Verb::Patch | Verb::Delete, Matches::One(v)) => {
+                    if let Some(Value::Object(obj)) =
+                        r.resource.as_mut().filter(|_| r.verb == Verb::Put)
+                    {
+                        if obj
+                            .get("id")
+                            .and_then(Value::as_str)
+                            .is_some_and(|id| id != v.id)
+                        {
+                            return Err(at(FhirError::bad_request(
+                                "the id in the body is not the id of the resource the search found",
+                            )));
+                        }
+                        obj.insert("id".into(), Value::String(v.id.clone()));
+                    }
+                    r.if_match = r.if_match.or(Some(v.version));
+                    r.id = Some(v.id);
+                }
+                (Verb::Patch, Matches::None) => {
+                    return Err(at(FhirError::not_found(
+                        "the conditional patch matched no resource",
+                    )));
+                }
+                // A conditional delete that matches nothing deletes nothing.
+                (_, Matches::None) => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Conditional references (`Patient?identifier=x`) in the resources of POST and PUT
+    /// entries, each resolved by a search to the one resource it matches.
+    async fn resolve_conditional_references(
+        &self,
+        requests: &[Request],
+        base: &str,
+    ) -> Result<HashMap<String, String>, FhirError> {
+        let mut found = Vec::new();
+        for r in requests
+            .iter()
+            .filter(|r| matches!(r.verb, Verb::Post | Verb::Put))
+        {
+            if let Some(resource) = &r.resource {
+                collect_conditional_references(resource, &mut found);
+            }
+        }
+        let mut map = HashMap::new();
+        found.sort();
+        found.dedup();
+        for reference in found {
+            let target = self.resolve_conditional_reference(&reference, base).await?;
+            map.insert(reference, target);
+        }
+        Ok(map)
     }
 
     /// Turns a write entry into a store operation (None for GET).
@@ -318,12 +451,31 @@ impl Engine {
         }))
     }
 
-    async fn get_entry(&self, r: &Request) -> EntryResponse {
+    async fn get_entry(&self, r: &Request, base: &str) -> EntryResponse {
+        if r.id.is_none() {
+            let request = SearchRequest {
+                types: vec![r.resource_type.clone()],
+                compartment: None,
+                params: form_urlencoded::parse(r.condition.as_deref().unwrap_or("").as_bytes())
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect(),
+                strict: false,
+            };
+            return match self.search(&request, base).await {
+                Ok(bundle) => EntryResponse {
+                    status: 200,
+                    version: None,
+                    outcome: None,
+                    bundle: Some(bundle),
+                },
+                Err(e) => error_response(e),
+            };
+        }
         let result = match (&r.id, &r.version) {
             (Some(id), Some(v)) => self.vread(&r.resource_type, id, v).await,
             (Some(id), None) => self.read(&r.resource_type, id).await,
-            _ => Err(FhirError::not_implemented(
-                "search inside a bundle is not supported yet",
+            _ => Err(FhirError::bad_request(
+                "a GET entry names a resource, a version or a search",
             )),
         };
         match result {
@@ -331,6 +483,7 @@ impl Engine {
                 status: 200,
                 version: Some(version),
                 outcome: None,
+                bundle: None,
             },
             Err(e) => error_response(e),
         }
@@ -354,6 +507,31 @@ fn within_entry_resource(mut e: FhirError, i: usize, resource_type: &str) -> Fhi
     e.within(&format!("Bundle.entry[{i}].resource"))
 }
 
+/// Every `reference` of the form `Type?query` in a resource.
+fn collect_conditional_references(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(obj) => {
+            for (k, v) in obj {
+                match v {
+                    Value::String(s) if k == "reference" => {
+                        if let Some((t, q)) = s.split_once('?')
+                            && !q.is_empty()
+                            && caduceus_model::defs::is_resource_type(t)
+                        {
+                            out.push(s.clone());
+                        }
+                    }
+                    other => collect_conditional_references(other, out),
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|v| collect_conditional_references(v, out)),
+        _ => {}
+    }
+}
+
 fn missing_resource() -> FhirError {
     FhirError::new(400, IssueCode::Required, "this entry needs a resource")
 }
@@ -363,6 +541,7 @@ fn error_response(e: FhirError) -> EntryResponse {
         status: e.status,
         version: None,
         outcome: Some(e.outcome),
+        bundle: None,
     }
 }
 
@@ -372,16 +551,19 @@ fn outcome_response(outcome: WriteOutcome) -> EntryResponse {
             status: if created { 201 } else { 200 },
             version: Some(version),
             outcome: None,
+            bundle: None,
         },
         WriteOutcome::Deleted { version } => EntryResponse {
             status: 204,
             version: Some(version),
             outcome: None,
+            bundle: None,
         },
         WriteOutcome::NothingToDelete => EntryResponse {
             status: 204,
             version: None,
             outcome: None,
+            bundle: None,
         },
     }
 }
@@ -440,28 +622,33 @@ fn parse_entry(entry: Value, base: &str) -> Result<Request, FhirError> {
                 .within("request.ifMatch")
         })?),
     };
-    if request.contains_key("ifNoneExist")
-        || request.contains_key("ifNoneMatch")
-        || request.contains_key("ifModifiedSince")
-    {
+    if request.contains_key("ifNoneMatch") || request.contains_key("ifModifiedSince") {
         return Err(FhirError::not_implemented(
-            "conditional requests in bundles are not supported yet",
+            "ifNoneMatch and ifModifiedSince in bundles are not supported yet",
         )
         .within("request"));
     }
+    let if_none_exist = request
+        .get("ifNoneExist")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let path = url
         .strip_prefix(base)
         .map(|p| p.trim_start_matches('/'))
         .unwrap_or(url);
-    if path.contains('?') {
-        return Err(FhirError::not_implemented(
-            "conditional and search URLs in bundles are not supported yet",
-        )
-        .within("request.url"));
-    }
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_owned())),
+        None => (path, None),
+    };
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let (resource_type, id, version) = match (verb, segments.as_slice()) {
-        (Verb::Post, [t]) => (*t, None, None),
+        (Verb::Post, [t]) if query.is_none() => (*t, None, None),
+        // A conditional update, patch or delete, or a search.
+        (Verb::Put | Verb::Patch | Verb::Delete | Verb::Get, [t])
+            if query.is_some() || verb == Verb::Get =>
+        {
+            (*t, None, None)
+        }
         (Verb::Get, [t, id, "_history", v]) => (*t, Some(*id), Some(*v)),
         (Verb::Put | Verb::Patch | Verb::Delete | Verb::Get, [t, id]) => (*t, Some(*id), None),
         _ => {
@@ -482,6 +669,10 @@ fn parse_entry(entry: Value, base: &str) -> Result<Request, FhirError> {
         )
         .within("fullUrl"));
     }
+    let condition = match verb {
+        Verb::Post => if_none_exist,
+        _ => query,
+    };
     Ok(Request {
         verb,
         resource_type: resource_type.to_owned(),
@@ -490,6 +681,8 @@ fn parse_entry(entry: Value, base: &str) -> Result<Request, FhirError> {
         full_url,
         resource: entry.remove("resource"),
         if_match,
+        condition,
+        existing: None,
     })
 }
 
@@ -549,6 +742,9 @@ fn write_response_bundle(
         }
         if let Some(outcome) = &r.outcome {
             response.insert("outcome".into(), outcome.to_json());
+        }
+        if let Some(bundle) = &r.bundle {
+            resource = Some(bundle);
         }
         writer.entry(Entry {
             full_url: full_url.as_deref(),

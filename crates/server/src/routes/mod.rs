@@ -22,7 +22,13 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/_search", axum::routing::post(system::search_post))
         .route("/metadata", get(system::capabilities))
         .route("/_history", get(system::history))
-        .route("/{type}", get(type_level::search).post(type_level::create))
+        .route(
+            "/{type}",
+            get(type_level::search)
+                .post(type_level::create)
+                .put(type_level::update_conditional)
+                .delete(type_level::delete_conditional),
+        )
         .route("/{type}/_history", get(type_level::history))
         .route(
             "/{type}/_search",

@@ -1,10 +1,11 @@
 //! Type-level interactions: create, search, `$validate`, type history.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use caduceus_engine::{FhirError, HistoryParams, SearchRequest, check_type};
+use caduceus_engine::{ConditionalCreate, FhirError, HistoryParams, SearchRequest, check_type};
+use caduceus_model::{Issue, OperationOutcome};
 use caduceus_store::HistoryScope;
 
 use crate::negotiate::{Fhir, FormParams, Output, ResourceBody};
@@ -20,10 +21,31 @@ pub(crate) async fn create(
     ResourceBody(resource): ResourceBody,
 ) -> Result<Response, ApiError> {
     check_type(&resource_type)?;
-    if headers.contains_key("if-none-exist") {
-        return Err(ApiError(FhirError::not_implemented(
-            "conditional create (If-None-Exist) is not supported yet",
-        )));
+    if let Some(condition) = headers.get("if-none-exist") {
+        let condition = condition
+            .to_str()
+            .map_err(|_| ApiError(FhirError::bad_request("If-None-Exist is not a search")))?;
+        let result = state
+            .engine()
+            .create_conditional(&resource_type, resource, condition, &fhir.base)
+            .await?;
+        return Ok(match result {
+            ConditionalCreate::Created(written) => write_response(
+                StatusCode::CREATED,
+                &written.version,
+                &fhir.base,
+                fhir.preference,
+                fhir.output,
+            ),
+            // Nothing was created: 200 with the resource that matched.
+            ConditionalCreate::Existing(existing) => write_response(
+                StatusCode::OK,
+                &existing,
+                &fhir.base,
+                fhir.preference,
+                fhir.output,
+            ),
+        });
     }
     let written = state.engine().create(&resource_type, resource).await?;
     Ok(write_response(
@@ -33,6 +55,103 @@ pub(crate) async fn create(
         fhir.preference,
         fhir.output,
     ))
+}
+
+/// PUT `/[type]?[search]`: conditional update.
+pub(crate) async fn update_conditional(
+    State(state): State<AppState>,
+    Path(resource_type): Path<String>,
+    RawQuery(query): RawQuery,
+    fhir: Fhir,
+    ResourceBody(resource): ResourceBody,
+) -> Result<Response, ApiError> {
+    let query = without_format(&query.unwrap_or_default());
+    if query.is_empty() {
+        return Ok(needs_search("PUT"));
+    }
+    let written = state
+        .engine()
+        .update_conditional(&resource_type, &query, resource, &fhir.base)
+        .await?;
+    let status = if written.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(write_response(
+        status,
+        &written.version,
+        &fhir.base,
+        fhir.preference,
+        fhir.output,
+    ))
+}
+
+/// DELETE `/[type]?[search]`: conditional delete of every match (up to a limit).
+pub(crate) async fn delete_conditional(
+    State(state): State<AppState>,
+    Path(resource_type): Path<String>,
+    RawQuery(query): RawQuery,
+    fhir: Fhir,
+) -> Result<Response, ApiError> {
+    let query = without_format(&query.unwrap_or_default());
+    if query.is_empty() {
+        return Ok(needs_search("DELETE"));
+    }
+    let deleted = state
+        .engine()
+        .delete_conditional(&resource_type, &query, &fhir.base, MAX_CONDITIONAL_DELETES)
+        .await?;
+    let message = format!("deleted {} resource(s)", deleted.len());
+    Ok(
+        if fhir.preference == caduceus_engine::ReturnPreference::Minimal {
+            StatusCode::NO_CONTENT.into_response()
+        } else {
+            outcome_response(
+                StatusCode::OK,
+                &OperationOutcome::single(Issue::information(message)),
+                fhir.output,
+            )
+        },
+    )
+}
+
+/// 405 for PUT or DELETE on a type without a search: only the conditional forms exist.
+fn needs_search(method: &str) -> Response {
+    let e = FhirError::new(
+        405,
+        caduceus_model::IssueCode::NotSupported,
+        format!(
+            "{method} on a resource type needs search parameters (conditional {method}); use [type]/[id] otherwise"
+        ),
+    );
+    let mut response = outcome_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &e.outcome,
+        crate::negotiate::Output::default(),
+    );
+    response.headers_mut().insert(
+        axum::http::header::ALLOW,
+        axum::http::HeaderValue::from_static("GET, HEAD, POST"),
+    );
+    response
+}
+
+/// A conditional delete matching more resources than this is refused (412).
+const MAX_CONDITIONAL_DELETES: u32 = 100;
+
+/// The query without the parameters that shape the response, not the match.
+fn without_format(query: &str) -> String {
+    form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k != "_format" && k != "_pretty")
+        .fold(
+            form_urlencoded::Serializer::new(String::new()),
+            |mut s, (k, v)| {
+                s.append_pair(&k, &v);
+                s
+            },
+        )
+        .finish()
 }
 
 /// GET `/[type]?...`: type-level search.
