@@ -20,6 +20,28 @@
 //! workspace's `arbitrary_precision` serde_json keeps); dates and times keep their precision
 //! and compare per the specification (different precisions → empty).
 //!
+//! Semantics worth knowing (see also the module docs):
+//!
+//! - *Lenient by default.* Navigating to an element the type does not define gives empty, as
+//!   search expressions such as `Account.subject | Patient.link.other` need.
+//!   [`Context::strict`] turns that, and a path starting with another resource type, into
+//!   errors (the official suite's `semantic` expectations assume strict mode).
+//! - *Choice elements* are navigated by their FHIRPath name (`Observation.value` finds
+//!   `valueQuantity` and types it `Quantity`); primitives carry their `_name` sibling, so
+//!   `Patient.birthDate.extension(url)` works.
+//! - `is` follows the type hierarchy (`code is string`); `as`/`ofType` on a primitive need
+//!   the exact type (`gender.as(string)` is empty), as the official R4 suite requires.
+//! - `resolve()` finds `#id` in `contained` and entries of a Bundle being evaluated; any
+//!   other reference resolves to a type-only stub, so `resolve() is Patient` works from
+//!   `Patient/123`. `memberOf`, `conformsTo` (non-core profiles) and `elementDefinition`
+//!   give empty; `htmlChecks` is true; `slice`/`checkModifiers` return their input; `trace`
+//!   logs nothing (its input may hold patient data).
+//! - Functions of later FHIRPath versions that the R4 test suite uses are there too: `sort`,
+//!   `type`, `lowBoundary`/`highBoundary`, `precision`, `comparable`, `encode`/`decode`,
+//!   `escape`/`unescape`, `matchesFull`, `trim`, `split`, `join`.
+//! - No input makes it panic: the syntax tree depth is bounded at parse time, evaluation
+//!   depth and `repeat`/`descendants` sizes at run time, and arithmetic is checked.
+//!
 //! ```
 //! use caduceus_fhirpath::{Context, Expression};
 //! let patient = serde_json::json!({"resourceType": "Patient", "name": [{"given": ["Ann"]}]});

@@ -56,8 +56,8 @@ pub(crate) fn decimal_of(n: &serde_json::Number) -> Option<Decimal> {
 }
 
 impl<'a> Node<'a> {
-    /// A node of the given JSON value with its type inferred by [`types::resource_type`]
-    /// (resources) or unknown.
+    /// A node of the given JSON value, typed by its `resourceType` when it is a resource
+    /// (otherwise untyped: the JSON shape decides).
     pub fn root(value: &'a Value) -> Node<'a> {
         let ty = types::resource_type_of(value).unwrap_or(NONE);
         Node {
