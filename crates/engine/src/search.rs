@@ -204,3 +204,100 @@ pub(crate) fn unsupported_summary(query: &SearchQuery) -> Option<FhirError> {
         ),
     })
 }
+
+impl Engine {
+    /// `Patient/[id]/$everything`: the patient and every resource in its compartment (from
+    /// the official CompartmentDefinition), with `_since`, `_type` and `_count`, paged like a
+    /// search. The first page starts with the patient itself.
+    pub async fn everything(
+        &self,
+        patient_id: &str,
+        params: &[(String, String)],
+        base: &str,
+    ) -> Result<Vec<u8>, FhirError> {
+        let patient = self.read("Patient", patient_id).await?;
+        let mut types: Vec<String> = Vec::new();
+        let mut search_params = Vec::new();
+        for (k, v) in params {
+            match k.as_str() {
+                "_type" => types.extend(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_owned),
+                ),
+                "_since" => search_params.push(("_lastUpdated".to_owned(), format!("ge{v}"))),
+                "_count" | CURSOR_PARAM => search_params.push((k.clone(), v.clone())),
+                _ => {}
+            }
+        }
+        let in_compartment: Vec<&str> =
+            caduceus_model::defs::compartment_resource_types("Patient").collect();
+        if types.is_empty() {
+            types = in_compartment
+                .iter()
+                .filter(|t| **t != "Patient")
+                .map(|t| (*t).to_owned())
+                .collect();
+        } else if let Some(t) = types.iter().find(|t| !in_compartment.contains(&t.as_str())) {
+            return Err(
+                FhirError::bad_request(format!("{t} is not in the Patient compartment"))
+                    .within("_type"),
+            );
+        }
+        let request = SearchRequest {
+            types,
+            compartment: Some(("Patient".to_owned(), patient_id.to_owned())),
+            params: search_params,
+            strict: true,
+        };
+        let query = self.parse_search(&request, base)?;
+        let cursor = request
+            .params
+            .iter()
+            .find(|(k, _)| k == CURSOR_PARAM)
+            .map(|(_, v)| v.as_str());
+        let page = self.store.search(&query, cursor).await?;
+        let own = format!("{base}/Patient/{patient_id}/$everything");
+        let kept: Vec<&(String, String)> =
+            params.iter().filter(|(k, _)| k != CURSOR_PARAM).collect();
+        let with_cursor = |c: Option<&str>| {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in &kept {
+                q.append_pair(k, v);
+            }
+            if let Some(c) = c {
+                q.append_pair(CURSOR_PARAM, c);
+            }
+            let q = q.finish();
+            if q.is_empty() {
+                own.clone()
+            } else {
+                format!("{own}?{q}")
+            }
+        };
+        let mut links = vec![("self", with_cursor(cursor))];
+        if let Some(next) = &page.next_cursor {
+            links.push(("next", with_cursor(Some(next))));
+        }
+        let mut writer = BundleWriter::new("searchset", page.total, &links);
+        if cursor.is_none() {
+            writer.entry(Entry {
+                full_url: Some(&format!("{base}/Patient/{patient_id}")),
+                resource: patient.body.as_deref(),
+                search: Some("match"),
+                ..Entry::default()
+            });
+        }
+        for v in page.matches.iter().chain(&page.included) {
+            let full_url = format!("{base}/{}/{}", v.resource_type, v.id);
+            writer.entry(Entry {
+                full_url: Some(&full_url),
+                resource: v.body.as_deref(),
+                search: Some("match"),
+                ..Entry::default()
+            });
+        }
+        Ok(writer.finish())
+    }
+}

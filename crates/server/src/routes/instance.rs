@@ -166,3 +166,24 @@ pub(crate) async fn validate(
         fhir.output,
     ))
 }
+
+/// GET `/Patient/[id]/$everything`.
+pub(crate) async fn everything(
+    State(state): State<AppState>,
+    Path((resource_type, id)): Path<(String, String)>,
+    fhir: Fhir,
+) -> Result<Response, ApiError> {
+    if resource_type != "Patient" {
+        return Err(ApiError(caduceus_engine::FhirError::not_found(
+            "$everything is defined on Patient only",
+        )));
+    }
+    let body = state
+        .engine()
+        .everything(&id, &fhir.params, &fhir.base)
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        fhir.output.render(Bytes::from(body)),
+    ))
+}

@@ -46,6 +46,7 @@ pub(crate) fn router(state: AppState) -> Router {
                 .delete(instance::delete),
         )
         .route("/{type}/{id}/_history", get(instance::history))
+        .route("/{type}/{id}/$everything", get(instance::everything))
         .route(
             "/{type}/{id}/{compartment_type}",
             get(system::compartment_search),
