@@ -165,3 +165,40 @@ fn core_invariants_hold_on_official_examples() {
 const GENUINE: [&str; 9] = [
     "bdl-7", "csd-0", "dom-6", "pdf-0", "sdf-0", "sdf-4", "spd-0", "tst-0", "vsd-0",
 ];
+
+/// `ele-1` ("All FHIR elements must have a @value or children") holds on every element of
+/// (a sample of) the examples: exercises `hasValue()`, `children()` and primitive `_name`
+/// siblings on real data.
+#[test]
+fn ele_1_holds_on_every_element_of_the_examples() {
+    let Some(files) = package() else {
+        println!("skipped: ../shared not present");
+        return;
+    };
+    let ctx = Context::new();
+    let all = Expression::parse("descendants()").expect("parses");
+    let ele1 =
+        Expression::parse("hasValue() or (children().count() > id.count())").expect("parses");
+    let mut checked = 0usize;
+    let mut failures = Vec::new();
+    for (name, resource) in files.iter().step_by(10) {
+        let nodes = all.evaluate(resource, &ctx).expect("descendants");
+        for node in &nodes {
+            checked += 1;
+            let r = ele1.evaluate_on(std::slice::from_ref(node), resource, &ctx);
+            if !matches!(r.as_deref(), Ok([x]) if x.as_bool() == Some(true)) {
+                failures.push(format!("{name}: {node} -> {r:?}"));
+            }
+        }
+    }
+    println!(
+        "ele-1: {checked} elements checked, {} failures",
+        failures.len()
+    );
+    assert!(checked > 50_000, "only {checked} elements");
+    assert!(
+        failures.is_empty(),
+        "{:#?}",
+        &failures[..failures.len().min(20)]
+    );
+}
