@@ -112,13 +112,7 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
                 Tok::Time(src[s..i].to_string())
             } else {
                 let s = i;
-                while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'-') {
-                    // a '-' only continues the date when a digit follows
-                    if bytes[i] == b'-' && !bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
-                        break;
-                    }
-                    i += 1;
-                }
+                i = scan_date(bytes, i);
                 if s == i {
                     return Err(ParseError::new(start, "empty date literal"));
                 }
@@ -180,6 +174,26 @@ pub(crate) fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
         offset: src.len(),
     });
     Ok(out)
+}
+
+/// `YYYY[-MM[-DD]]`, digits counted as the grammar's DATEFORMAT has them (so a `-` after a
+/// full date is an operator).
+fn scan_date(bytes: &[u8], i: usize) -> usize {
+    let digits = |from: usize, n: usize| {
+        bytes.len() >= from + n && bytes[from..from + n].iter().all(u8::is_ascii_digit)
+    };
+    if !digits(i, 4) {
+        return i;
+    }
+    let mut end = i + 4;
+    for _ in 0..2 {
+        if bytes.get(end) == Some(&b'-') && digits(end + 1, 2) {
+            end += 3;
+        } else {
+            break;
+        }
+    }
+    end
 }
 
 fn scan_time(bytes: &[u8], mut i: usize) -> usize {

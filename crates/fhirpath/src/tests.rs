@@ -442,3 +442,56 @@ fn deep_expressions_are_errors_not_stack_overflows() {
         .expect("thread");
     assert!(handle.join().is_ok());
 }
+
+#[test]
+fn syntax_tree_shapes() {
+    use crate::ast::{BinOp, TypeFn};
+    use crate::functions::Func;
+    let ast = |s: &str| Expression::parse(s).expect(s).ast().clone();
+    // `is` binds tighter than `|`, looser than `+`
+    assert!(
+        matches!(ast("a | b is Integer"), Expr::Binary(BinOp::Union, _, r) if matches!(*r, Expr::Is(..)))
+    );
+    assert!(
+        matches!(ast("1 + 2 is Integer"), Expr::Is(inner, _) if matches!(*inner, Expr::Binary(BinOp::Add, ..)))
+    );
+    // `implies` is the loosest, `and` binds tighter than `or`
+    assert!(
+        matches!(ast("a or b and c implies d"), Expr::Binary(BinOp::Implies, l, _)
+        if matches!(&*l, Expr::Binary(BinOp::Or, _, r) if matches!(**r, Expr::Binary(BinOp::And, ..))))
+    );
+    // postfix chains
+    assert!(
+        matches!(ast("a.b[0].first()"), Expr::Call(Some(t), Func::First, args)
+        if args.is_empty() && matches!(*t, Expr::Index(..)))
+    );
+    assert!(
+        matches!(ast("x.ofType(FHIR.string)"), Expr::OfType(Some(_), spec, TypeFn::OfType)
+        if spec.namespace.as_deref() == Some("FHIR") && spec.name == "string")
+    );
+    assert!(matches!(
+        ast("where(true)"),
+        Expr::Call(None, Func::Where, _)
+    ));
+    // a date-time's zone is part of the literal; a spaced minus is subtraction
+    assert!(matches!(ast("@2019-01-01T10:00-05:00"), Expr::Literal(_)));
+    assert!(matches!(
+        ast("@2019-01-01 - 1 day"),
+        Expr::Binary(BinOp::Sub, ..)
+    ));
+    assert!(matches!(ast("@2019-01-01-1"), Expr::Binary(BinOp::Sub, ..)));
+    // comments and escapes
+    assert!(matches!(
+        ast("1 /* x */ + // y\n 2"),
+        Expr::Binary(BinOp::Add, ..)
+    ));
+    assert!(
+        matches!(ast("'it\\'s \\u00e9'"), Expr::Literal(crate::Literal::String(s)) if s == "it's é")
+    );
+    assert!(matches!(ast("`div`"), Expr::Ident(s) if s == "div"));
+    assert!(matches!(ast("%`vs-x`"), Expr::Env(s) if s == "vs-x"));
+    // unknown functions and wrong arities are parse errors
+    assert!(Expression::parse("a.frobnicate()").is_err());
+    assert!(Expression::parse("a.substring()").is_err());
+    assert!(Expression::parse("a.where(b, c)").is_err());
+}
