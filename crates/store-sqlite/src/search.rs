@@ -1,19 +1,250 @@
-//! Search execution: `caduceus_search::SearchQuery` translated to SQL over the `idx_*`
-//! tables (migration 2).
+//! Search execution: a parsed `caduceus_search::SearchQuery` translated to SQL over the
+//! `idx_*` tables (migration 2) and run on the scan pool (`spawn_blocking`), like history.
+//!
+//! The query is parsed, typed and resolved before it gets here, so this module only
+//! translates: every value is a bound parameter (`frag`), never SQL text. One `SELECT` over
+//! `resources r` (current, not deleted) finds a page of matches:
+//! - `filter`: the WHERE clause: per criterion an `r.id IN (set)` whose set comes from the
+//!   index tables through their lookup indexes (chains and `_has` nest sets), plus the
+//!   compartment;
+//! - `values`: each parameter type's comparison of a searched value with an indexed one
+//!   (prefixes on ranges, string normalisation, token and reference forms, units);
+//! - `sort`: `_sort` values and the keyset condition; `cursor`: the opaque cursor;
+//! - `include`: `_include`/`_revinclude` (`:iterate`) for the page's matches.
+//!
+//! Paging is keyset: without `_sort` the order is (type, id), the primary key of
+//! `resources`, so a page is an index range; with `_sort` the matches with their sort values
+//! are materialised and ordered. Each page fetches `count + 1` rows to know whether another
+//! page follows. `_total=accurate|estimate` and `_summary=count` add a `count(*)` of the same
+//! filter.
+//!
+//! Not supported (`StoreError::Unsupported`, naming the feature): composite parameters,
+//! `near`, `_text`, `_content`, `_list`, `_filter` (special parameters); token `:in`,
+//! `:not-in`, `:above`, `:below` (no terminology service); token `:of-type` and reference
+//! `:identifier` (the index keeps neither identifier types nor `Reference.identifier`);
+//! reference `:above`/`:below`; `_contained=true|both` (contained resources are not
+//! indexed).
 
-use caduceus_search::SearchQuery;
+mod cursor;
+mod filter;
+mod frag;
+mod include;
+mod normalize;
+#[cfg(test)]
+mod plan_tests;
+mod sort;
+mod units;
+mod values;
+
+use caduceus_search::{Contained, SearchQuery, Summary, Total};
 use caduceus_store::StoreError;
+use caduceus_store::StoredVersion;
 use caduceus_store::search::SearchPage;
+use rusqlite::Connection;
+use rusqlite::types::Value;
 
 use crate::SqliteStore;
+use crate::error::map_sqlite;
+use crate::rows::{decode, version_columns};
+use frag::Frag;
+use sort::Col;
 
 /// Runs one page of a search.
 pub(crate) async fn run(
-    _store: &SqliteStore,
-    _query: &SearchQuery,
-    _cursor: Option<&str>,
+    store: &SqliteStore,
+    query: &SearchQuery,
+    cursor: Option<&str>,
 ) -> Result<SearchPage, StoreError> {
-    Err(StoreError::Unsupported(
-        "search on the embedded store".into(),
+    let query = query.clone();
+    let cursor = cursor.map(str::to_owned);
+    store
+        .blocking_read(move |conn, tenant| {
+            let now = caduceus_model::ids::now_micros();
+            execute(conn, tenant, &query, cursor.as_deref(), now)
+        })
+        .await
+}
+
+/// One page of a search on a read connection. `now` (µs) anchors date `ap`.
+pub(crate) fn execute(
+    conn: &Connection,
+    tenant: i64,
+    q: &SearchQuery,
+    cursor: Option<&str>,
+    now: i64,
+) -> Result<SearchPage, StoreError> {
+    if matches!(q.contained, Some(Contained::True | Contained::Both)) {
+        return Err(StoreError::Unsupported(
+            "_contained (contained resources are not indexed)".into(),
+        ));
+    }
+    let filter = filter::build(tenant, q, now)?;
+    let count_only = q.summary == Some(Summary::Count);
+    let total = if count_only || matches!(q.total, Some(Total::Accurate | Total::Estimate)) {
+        Some(count(conn, &filter)?)
+    } else {
+        None
+    };
+    if count_only || q.count == 0 {
+        return Ok(SearchPage {
+            total,
+            ..SearchPage::default()
+        });
+    }
+    let hash = cursor::query_hash(&q.to_query_string());
+    let limit = usize::try_from(q.count).unwrap_or(usize::MAX);
+    let (mut rows, ncols) = if q.sort.is_empty() {
+        let after = cursor.map(|c| cursor::decode(c, hash, 2)).transpose()?;
+        (page_by_id(conn, filter, after.as_deref(), limit)?, 2)
+    } else {
+        let ncols = q.sort.len() * 2 + 2;
+        let after = cursor.map(|c| cursor::decode(c, hash, ncols)).transpose()?;
+        (
+            page_sorted(conn, q, filter, after.as_deref(), limit)?,
+            ncols,
+        )
+    };
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|(_, keys)| {
+            debug_assert_eq!(keys.len(), ncols);
+            cursor::encode(hash, keys)
+        })
+    } else {
+        None
+    };
+    let matches: Vec<StoredVersion> = rows.into_iter().map(|(v, _)| v).collect();
+    let included = include::included(conn, tenant, q, &matches)?;
+    Ok(SearchPage {
+        matches,
+        included,
+        next_cursor,
+        total,
+    })
+}
+
+/// A match and its keyset values.
+type Row = (StoredVersion, Vec<Value>);
+
+/// Number of matches.
+fn count(conn: &Connection, filter: &Frag) -> Result<u64, StoreError> {
+    let sql = format!("SELECT count(*) FROM resources r WHERE {}", filter.sql);
+    let n: i64 = conn
+        .prepare_cached(&sql)
+        .and_then(|mut s| s.query_row(rusqlite::params_from_iter(filter.args.iter()), |r| r.get(0)))
+        .map_err(map_sqlite)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// A page in (type, id) order: a range of the `resources` primary key.
+fn page_by_id(
+    conn: &Connection,
+    filter: Frag,
+    after: Option<&[Value]>,
+    limit: usize,
+) -> Result<Vec<Row>, StoreError> {
+    let mut f = Frag::new();
+    f.push(concat!(
+        "SELECT ",
+        version_columns!(),
+        " FROM resources r JOIN versions v ON v.seq = r.seq WHERE "
     ))
+    .append(filter);
+    if let Some(after) = after {
+        let (Some(t), Some(i)) = (after.first(), after.get(1)) else {
+            return Err(StoreError::InvalidCursor);
+        };
+        f.push(" AND (r.type, r.id) > (")
+            .bind(t.clone())
+            .push(", ")
+            .bind(i.clone())
+            .push(")");
+    }
+    f.push(" ORDER BY r.type, r.id LIMIT ")
+        .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX));
+    query_rows(conn, f, 0)
+}
+
+/// A page in `_sort` order: the matches with their sort values, materialised, then the
+/// keyset condition, order and limit.
+fn page_sorted(
+    conn: &Connection,
+    q: &SearchQuery,
+    filter: Frag,
+    after: Option<&[Value]>,
+    limit: usize,
+) -> Result<Vec<Row>, StoreError> {
+    let mut f = Frag::new();
+    f.push("WITH m AS MATERIALIZED (SELECT r.seq AS s, r.type AS t, r.id AS i");
+    let mut cols: Vec<Col> = Vec::new();
+    let mut flags = String::new();
+    for (n, key) in q.sort.iter().enumerate() {
+        f.push(", ")
+            .append(sort::value_expr(key)?)
+            .push(&format!(" AS k{n}"));
+        flags.push_str(&format!(
+            ", (k{n} IS NULL) AS f{n}, coalesce(k{n}, 0) AS v{n}"
+        ));
+        cols.push(Col {
+            name: format!("k.f{n}"),
+            descending: false,
+        });
+        cols.push(Col {
+            name: format!("k.v{n}"),
+            descending: key.descending,
+        });
+    }
+    cols.push(Col {
+        name: "k.t".into(),
+        descending: false,
+    });
+    cols.push(Col {
+        name: "k.i".into(),
+        descending: false,
+    });
+    f.push(" FROM resources r WHERE ")
+        .append(filter)
+        .push("), ");
+    f.push("k AS (SELECT s, t, i")
+        .push(&flags)
+        .push(" FROM m) SELECT ");
+    f.push(version_columns!());
+    for c in &cols {
+        f.push(", ").push(&c.name);
+    }
+    f.push(" FROM k JOIN versions v ON v.seq = k.s");
+    if let Some(after) = after {
+        f.push(" WHERE ").append(sort::after(&cols, after));
+    }
+    f.push(" ORDER BY ")
+        .push(&sort::order_by(&cols))
+        .push(" LIMIT ")
+        .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX));
+    query_rows(conn, f, cols.len())
+}
+
+/// Runs a page query: version columns, then `extra` keyset columns (none: the keyset is
+/// the row's type and id).
+fn query_rows(conn: &Connection, f: Frag, extra: usize) -> Result<Vec<Row>, StoreError> {
+    let mut stmt = conn.prepare_cached(&f.sql).map_err(map_sqlite)?;
+    let mut rows = stmt
+        .query(rusqlite::params_from_iter(f.args))
+        .map_err(map_sqlite)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(map_sqlite)? {
+        let v = decode(row)?;
+        let keys = if extra == 0 {
+            vec![
+                Value::Text(v.resource_type.clone()),
+                Value::Text(v.id.clone()),
+            ]
+        } else {
+            (0..extra)
+                .map(|k| row.get::<_, Value>(8 + k))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(map_sqlite)?
+        };
+        out.push((v, keys));
+    }
+    Ok(out)
 }

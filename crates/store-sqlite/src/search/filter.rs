@@ -1,0 +1,442 @@
+//! The WHERE clause of a search: which current, live resources match the criteria and the
+//! compartment.
+//!
+//! Each criterion becomes a *set*: an uncorrelated `SELECT id` of the live resources of one
+//! type that match it, built from the index tables (or from `resources` for `_id` and
+//! `_lastUpdated`). The main query keeps `r.id IN (set)` per criterion (AND), so SQLite
+//! evaluates each set once, through the lookup indexes, and seeks `resources` by primary
+//! key; it never scans the searched type to test rows one by one. The values of one
+//! criterion (OR) are a `UNION ALL` of per-value selects, so each keeps its index seek.
+//! Negative criteria (`:not`, `:missing=true`) are `r.id NOT IN (set)`.
+//!
+//! Chains nest sets: `subject:Patient.name=x` on Observation is the Observations whose
+//! `subject` reference row has `target_id IN (Patients named x)` — driven from the target
+//! side through `idx_reference_target`. `_has:Observation:subject:code=y` is the targets
+//! of `subject` rows whose source `id IN (Observations with code y)`. Any depth nests the
+//! same way.
+//!
+//! A search over several types (system search, `_type`, `Patient/1/*`) restricts the set to
+//! the outer row's type (`x.type = r.type`), a correlated subquery; those searches are rarer
+//! and scan the searched types.
+
+use caduceus_search::{
+    CompartmentFilter, Criterion, Link, Modifier, ParamKind, SearchQuery, SearchValue,
+};
+use caduceus_store::StoreError;
+
+use super::frag::Frag;
+use super::values;
+
+/// The resource type a set is restricted to: a known type, or the outer row's (`r.type`).
+#[derive(Clone, Copy)]
+pub(crate) enum Ty<'a> {
+    Fixed(&'a str),
+    Outer,
+}
+
+impl Ty<'_> {
+    /// Appends `= <type>` for column `col`.
+    fn eq(self, f: &mut Frag, col: &str) {
+        f.push(col).push(" = ");
+        match self {
+            Ty::Fixed(t) => {
+                f.bind(t.to_owned());
+            }
+            Ty::Outer => {
+                f.push("r.type");
+            }
+        }
+    }
+}
+
+/// A set of live resources of one type, or its complement among them.
+enum Set {
+    In(Frag),
+    NotIn(Frag),
+}
+
+/// The WHERE clause (without `WHERE`) over `resources r` for the query's types, criteria
+/// and compartment. `now` (µs) anchors `ap` on dates.
+pub(crate) fn build(tenant: i64, q: &SearchQuery, now: i64) -> Result<Frag, StoreError> {
+    let mut f = Frag::new();
+    f.push("r.tenant = ")
+        .bind(tenant)
+        .push(" AND r.deleted = 0");
+    let ty = match q.types.as_slice() {
+        [t] => {
+            f.push(" AND r.type = ").bind(t.to_string());
+            Ty::Fixed(t)
+        }
+        types => {
+            f.push(" AND r.type IN ")
+                .bind_list(types.iter().map(|t| t.to_string()));
+            Ty::Outer
+        }
+    };
+    for c in &q.criteria {
+        match criterion_set(tenant, ty, &c.path, c, now)? {
+            Set::In(s) => {
+                f.push(" AND r.id IN (").append(s).push(")");
+            }
+            Set::NotIn(s) => {
+                f.push(" AND r.id NOT IN (").append(s).push(")");
+            }
+        }
+    }
+    if let Some(comp) = &q.compartment {
+        compartment(&mut f, tenant, comp);
+    }
+    Ok(f)
+}
+
+/// Resources of the searched types that reference the compartment resource through any of
+/// their type's compartment parameters. The compartment resource itself is not a member:
+/// R4 (search.html#compartments, compartmentdefinition.html) defines the compartment by the
+/// listed parameters only.
+fn compartment(f: &mut Frag, tenant: i64, c: &CompartmentFilter) {
+    f.push(" AND (r.type, r.id) IN (SELECT c.type, c.id FROM idx_reference c WHERE c.tenant = ")
+        .bind(tenant)
+        .push(" AND c.target_type = ")
+        .bind(c.compartment_type.to_owned())
+        .push(" AND c.target_id = ")
+        .bind(c.id.clone())
+        .push(" AND (");
+    let mut any = false;
+    for (t, params) in &c.links {
+        if params.is_empty() {
+            continue;
+        }
+        if any {
+            f.push(" OR ");
+        }
+        any = true;
+        f.push("(c.type = ")
+            .bind(t.to_string())
+            .push(" AND c.param IN ")
+            .bind_list(params.iter().map(|p| p.to_string()))
+            .push(")");
+    }
+    if !any {
+        f.push("0");
+    }
+    f.push("))");
+}
+
+/// The set of live resources of type `ty` that match criterion `c` evaluated at the end of
+/// `path`.
+fn criterion_set(
+    tenant: i64,
+    ty: Ty<'_>,
+    path: &[Link],
+    c: &Criterion,
+    now: i64,
+) -> Result<Set, StoreError> {
+    let Some((link, rest)) = path.split_first() else {
+        return param_set(tenant, ty, c, now);
+    };
+    let mut f = Frag::new();
+    match link {
+        Link::Chain { param, targets, .. } => {
+            if targets.is_empty() {
+                f.push("SELECT NULL WHERE 0");
+            }
+            for (k, target) in targets.iter().enumerate() {
+                if k > 0 {
+                    f.push(" UNION ALL ");
+                }
+                let inner = positive(
+                    tenant,
+                    Ty::Fixed(target),
+                    criterion_set(tenant, Ty::Fixed(target), rest, c, now)?,
+                );
+                f.push("SELECT c.id FROM idx_reference c WHERE c.tenant = ")
+                    .bind(tenant)
+                    .push(" AND c.target_type = ")
+                    .bind(target.to_string())
+                    .push(" AND c.target_id IN (")
+                    .append(inner)
+                    .push(") AND c.param = ")
+                    .text(param.code);
+                f.push(" AND ");
+                ty.eq(&mut f, "c.type");
+            }
+        }
+        Link::Has { source_type, param } => {
+            let source = Ty::Fixed(source_type);
+            let inner = positive(tenant, source, criterion_set(tenant, source, rest, c, now)?);
+            f.push("SELECT h.target_id FROM idx_reference h WHERE h.tenant = ")
+                .bind(tenant)
+                .push(" AND h.type = ")
+                .bind(source_type.to_string())
+                .push(" AND h.id IN (")
+                .append(inner)
+                .push(") AND h.param = ")
+                .text(param.code)
+                .push(" AND h.target_id IS NOT NULL AND ");
+            ty.eq(&mut f, "h.target_type");
+        }
+    }
+    Ok(Set::In(f))
+}
+
+/// A set as a positive `SELECT id` (a complement becomes "live resources of the type not in
+/// the set").
+fn positive(tenant: i64, ty: Ty<'_>, set: Set) -> Frag {
+    match set {
+        Set::In(f) => f,
+        Set::NotIn(inner) => {
+            let mut f = Frag::new();
+            f.push("SELECT n.id FROM resources n WHERE n.tenant = ")
+                .bind(tenant)
+                .push(" AND ");
+            ty.eq(&mut f, "n.type");
+            f.push(" AND n.deleted = 0 AND n.id NOT IN (")
+                .append(inner)
+                .push(")");
+            f
+        }
+    }
+}
+
+/// Live resources of the type (the set of `_id`/`_lastUpdated` criteria).
+fn live(tenant: i64, ty: Ty<'_>, with_version: bool) -> Frag {
+    let mut f = Frag::new();
+    f.push("SELECT n.id FROM resources n");
+    if with_version {
+        f.push(" JOIN versions lv ON lv.seq = n.seq");
+    }
+    f.push(" WHERE n.tenant = ").bind(tenant).push(" AND ");
+    ty.eq(&mut f, "n.type");
+    f.push(" AND n.deleted = 0");
+    f
+}
+
+/// An unsupported feature, named (never a value).
+fn unsupported(what: impl Into<String>) -> StoreError {
+    StoreError::Unsupported(what.into())
+}
+
+/// A value whose type does not fit its parameter: the parser never builds one.
+fn mismatch(kind: ParamKind) -> StoreError {
+    StoreError::Internal(format!(
+        "search value of another type for a {} parameter",
+        kind.code()
+    ))
+}
+
+/// The index table of a parameter type.
+fn table(kind: ParamKind) -> Option<&'static str> {
+    Some(match kind {
+        ParamKind::String => "idx_string",
+        ParamKind::Token => "idx_token",
+        ParamKind::Reference => "idx_reference",
+        ParamKind::Date => "idx_date",
+        ParamKind::Number => "idx_number",
+        ParamKind::Quantity => "idx_quantity",
+        ParamKind::Uri => "idx_uri",
+        ParamKind::Composite | ParamKind::Special => return None,
+    })
+}
+
+/// The set of one parameter criterion (no chain left).
+fn param_set(tenant: i64, ty: Ty<'_>, c: &Criterion, now: i64) -> Result<Set, StoreError> {
+    let code = c.param.code;
+    let kind = c.param.kind;
+    if c.modifier == Some(Modifier::Missing) {
+        return missing(tenant, ty, c);
+    }
+    match code {
+        "_id" => return id_set(tenant, ty, c),
+        "_lastUpdated" => return last_updated_set(tenant, ty, c, now),
+        _ => {}
+    }
+    let Some(table) = table(kind) else {
+        return Err(unsupported(match kind {
+            ParamKind::Composite => "composite parameters".to_owned(),
+            _ => format!("the {code} parameter"),
+        }));
+    };
+    let mut negate = false;
+    let mut f = Frag::new();
+    for (k, value) in c.values.iter().enumerate() {
+        if k > 0 {
+            f.push(" UNION ALL ");
+        }
+        f.push("SELECT x.id FROM ")
+            .push(table)
+            .push(" x WHERE x.tenant = ")
+            .bind(tenant)
+            .push(" AND ");
+        ty.eq(&mut f, "x.type");
+        f.push(" AND x.param = ").text(code).push(" AND ");
+        negate |= value_cond(&mut f, kind, c.modifier, value, now)?;
+    }
+    Ok(if negate { Set::NotIn(f) } else { Set::In(f) })
+}
+
+/// Appends the row condition of one value; returns true when the criterion is negated
+/// (`:not`).
+fn value_cond(
+    f: &mut Frag,
+    kind: ParamKind,
+    modifier: Option<Modifier>,
+    value: &SearchValue,
+    now: i64,
+) -> Result<bool, StoreError> {
+    match (kind, value) {
+        (ParamKind::String, SearchValue::String(s)) => match modifier {
+            None => values::string_prefix(f, s),
+            Some(Modifier::Exact) => values::string_exact(f, s),
+            Some(Modifier::Contains) => values::string_contains(f, s),
+            Some(m) => return Err(unsupported(format!("string :{}", m.code()))),
+        },
+        (ParamKind::Token, SearchValue::Token(t)) => match modifier {
+            None => values::token(f, t),
+            Some(Modifier::Not) => {
+                values::token(f, t);
+                return Ok(true);
+            }
+            Some(m) => return Err(token_modifier(m)),
+        },
+        (ParamKind::Token, SearchValue::String(s)) if modifier == Some(Modifier::Text) => {
+            values::token_text(f, s)
+        }
+        (ParamKind::Token, _) if modifier.is_some() => {
+            return Err(token_modifier(modifier.unwrap_or(Modifier::Text)));
+        }
+        (ParamKind::Reference, SearchValue::Reference(r)) => match modifier {
+            None => values::reference(f, r, None),
+            Some(Modifier::Type(t)) => values::reference(f, r, Some(t)),
+            Some(m) => return Err(reference_modifier(m)),
+        },
+        (ParamKind::Reference, _) if modifier.is_some() => {
+            return Err(reference_modifier(modifier.unwrap_or(Modifier::Identifier)));
+        }
+        (ParamKind::Date, SearchValue::Date(d)) if modifier.is_none() => {
+            values::date(f, "x.start_us", "x.end_us", d, now)
+        }
+        (ParamKind::Number, SearchValue::Number(n)) if modifier.is_none() => values::number(f, n),
+        (ParamKind::Quantity, SearchValue::Quantity(q)) if modifier.is_none() => {
+            values::quantity(f, q)
+        }
+        (ParamKind::Uri, SearchValue::Uri(u)) => match modifier {
+            None => values::uri(f, u, false, false),
+            Some(Modifier::Above) => values::uri(f, u, true, false),
+            Some(Modifier::Below) => values::uri(f, u, false, true),
+            Some(m) => return Err(unsupported(format!("uri :{}", m.code()))),
+        },
+        (ParamKind::Date | ParamKind::Number | ParamKind::Quantity, _) if modifier.is_some() => {
+            let m = modifier.map_or("", |m| m.code());
+            return Err(unsupported(format!("{} :{m}", kind.code())));
+        }
+        _ => return Err(mismatch(kind)),
+    }
+    Ok(false)
+}
+
+/// Token modifiers without an implementation, with the reason.
+fn token_modifier(m: Modifier) -> StoreError {
+    match m {
+        Modifier::OfType => unsupported("token :of-type (identifier types are not indexed)"),
+        Modifier::In | Modifier::NotIn | Modifier::Above | Modifier::Below => {
+            unsupported(format!("token :{} (no terminology service)", m.code()))
+        }
+        _ => unsupported(format!("token :{}", m.code())),
+    }
+}
+
+/// Reference modifiers without an implementation, with the reason.
+fn reference_modifier(m: Modifier) -> StoreError {
+    match m {
+        Modifier::Identifier => {
+            unsupported("reference :identifier (Reference.identifier is not indexed)")
+        }
+        _ => unsupported(format!("reference :{}", m.code())),
+    }
+}
+
+/// `:missing=true|false`: the resources without (with) any index row for the parameter.
+fn missing(tenant: i64, ty: Ty<'_>, c: &Criterion) -> Result<Set, StoreError> {
+    let mut want_missing = false;
+    let mut want_present = false;
+    for v in &c.values {
+        match v {
+            SearchValue::Boolean(true) => want_missing = true,
+            SearchValue::Boolean(false) => want_present = true,
+            _ => return Err(mismatch(c.param.kind)),
+        }
+    }
+    let code = c.param.code;
+    // Every live resource has an id and a lastUpdated.
+    let has = if matches!(code, "_id" | "_lastUpdated") {
+        live(tenant, ty, false)
+    } else {
+        let Some(table) = table(c.param.kind) else {
+            return Err(unsupported(format!("{} :missing", c.param.kind.code())));
+        };
+        let mut f = Frag::new();
+        f.push("SELECT x.id FROM ")
+            .push(table)
+            .push(" x WHERE x.tenant = ")
+            .bind(tenant)
+            .push(" AND ");
+        ty.eq(&mut f, "x.type");
+        f.push(" AND x.param = ").text(code);
+        f
+    };
+    Ok(match (want_missing, want_present) {
+        (true, true) => Set::In(live(tenant, ty, false)),
+        (true, false) => Set::NotIn(has),
+        _ => Set::In(has),
+    })
+}
+
+/// `_id`: the logical id itself, no index rows needed.
+fn id_set(tenant: i64, ty: Ty<'_>, c: &Criterion) -> Result<Set, StoreError> {
+    let mut ids: Vec<String> = Vec::new();
+    for v in &c.values {
+        match v {
+            SearchValue::Token(t) => {
+                // An id has no system: `system|id` never matches.
+                if matches!(t.system.as_deref(), None | Some(""))
+                    && let Some(code) = &t.code
+                {
+                    ids.push(code.clone());
+                }
+            }
+            _ => return Err(mismatch(c.param.kind)),
+        }
+    }
+    let mut f = live(tenant, ty, false);
+    f.push(" AND n.id IN ").bind_list(ids.iter().cloned());
+    if ids.is_empty() {
+        f = Frag::new();
+        f.push("SELECT NULL WHERE 0");
+    }
+    match c.modifier {
+        None => Ok(Set::In(f)),
+        Some(Modifier::Not) => Ok(Set::NotIn(f)),
+        Some(m) => Err(token_modifier(m)),
+    }
+}
+
+/// `_lastUpdated`: the current version's `last_updated`, a point in µs, as the range
+/// `[t, t + 1)`.
+fn last_updated_set(tenant: i64, ty: Ty<'_>, c: &Criterion, now: i64) -> Result<Set, StoreError> {
+    if let Some(m) = c.modifier {
+        return Err(unsupported(format!("date :{}", m.code())));
+    }
+    let mut f = live(tenant, ty, true);
+    f.push(" AND (");
+    for (k, v) in c.values.iter().enumerate() {
+        if k > 0 {
+            f.push(" OR ");
+        }
+        let SearchValue::Date(d) = v else {
+            return Err(mismatch(c.param.kind));
+        };
+        values::date(&mut f, "lv.last_updated", "(lv.last_updated + 1)", d, now);
+    }
+    f.push(")");
+    Ok(Set::In(f))
+}

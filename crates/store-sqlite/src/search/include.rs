@@ -1,0 +1,145 @@
+//! `_include` and `_revinclude`: the resources a page's matches reference (or that
+//! reference them) through the named parameters, from `idx_reference`, current and live.
+//!
+//! Every include applies to the page's matches; those marked `:iterate` then apply again to
+//! what was just included, until nothing new turns up. Each resource is returned once and
+//! never when it is already a match. At most [`MAX_INCLUDED`] resources are included per
+//! page (the rest are left out), so a reference cycle or a huge fan-out cannot grow a page
+//! without bound.
+
+use std::collections::HashSet;
+
+use caduceus_search::{Include, SearchQuery};
+use caduceus_store::{StoreError, StoredVersion};
+use rusqlite::Connection;
+use rusqlite::types::Value;
+
+use super::frag::Frag;
+use crate::error::map_sqlite;
+use crate::rows::read_current;
+
+/// The most resources included in one page.
+pub(crate) const MAX_INCLUDED: usize = 1000;
+
+type Key = (String, String);
+
+/// The included resources of a page.
+pub(crate) fn included(
+    conn: &Connection,
+    tenant: i64,
+    q: &SearchQuery,
+    matches: &[StoredVersion],
+) -> Result<Vec<StoredVersion>, StoreError> {
+    if q.includes.is_empty() && q.revincludes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut seen: HashSet<Key> = matches
+        .iter()
+        .map(|m| (m.resource_type.clone(), m.id.clone()))
+        .collect();
+    let mut frontier: Vec<Key> = seen.iter().cloned().collect();
+    frontier.sort();
+    let mut out = Vec::new();
+    let mut first = true;
+    while !frontier.is_empty() && out.len() < MAX_INCLUDED {
+        let mut found: Vec<Key> = Vec::new();
+        for inc in q.includes.iter().filter(|i| first || i.iterate) {
+            for (t, id) in &frontier {
+                if inc.source_type.is_some_and(|s| s != t) {
+                    continue;
+                }
+                found.extend(targets(conn, tenant, inc, t, id)?);
+            }
+        }
+        for inc in q.revincludes.iter().filter(|i| first || i.iterate) {
+            for (t, id) in &frontier {
+                if inc.target_type.is_some_and(|tt| tt != t) {
+                    continue;
+                }
+                found.extend(sources(conn, tenant, inc, t, id)?);
+            }
+        }
+        let mut next = Vec::new();
+        for key in found {
+            if out.len() >= MAX_INCLUDED {
+                break;
+            }
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.insert(key.clone());
+            if let Some(v) = read_current(conn, tenant, &key.0, &key.1)?
+                && !v.is_deleted()
+            {
+                out.push(v);
+                next.push(key);
+            }
+        }
+        frontier = next;
+        first = false;
+    }
+    Ok(out)
+}
+
+/// Runs a `SELECT type, id` fragment.
+fn keys(conn: &Connection, f: Frag) -> Result<Vec<Key>, StoreError> {
+    let mut stmt = conn.prepare_cached(&f.sql).map_err(map_sqlite)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(f.args), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })
+        .map_err(map_sqlite)?;
+    rows.collect::<Result<Vec<_>, _>>().map_err(map_sqlite)
+}
+
+/// What `(t, id)` references through the include's parameter.
+fn targets(
+    conn: &Connection,
+    tenant: i64,
+    inc: &Include,
+    t: &str,
+    id: &str,
+) -> Result<Vec<Key>, StoreError> {
+    let mut f = Frag::new();
+    f.push("SELECT DISTINCT x.target_type, x.target_id FROM idx_reference x WHERE x.tenant = ")
+        .bind(tenant)
+        .push(" AND x.type = ")
+        .bind(t.to_owned())
+        .push(" AND x.id = ")
+        .bind(id.to_owned())
+        .push(" AND x.target_type IS NOT NULL AND x.target_id IS NOT NULL");
+    if let Some(p) = &inc.param {
+        f.push(" AND x.param = ")
+            .bind(Value::Text(p.code.to_owned()));
+    }
+    if let Some(tt) = inc.target_type {
+        f.push(" AND x.target_type = ").bind(tt.to_owned());
+    }
+    f.push(" ORDER BY 1, 2");
+    keys(conn, f)
+}
+
+/// What references `(t, id)` through the revinclude's parameter.
+fn sources(
+    conn: &Connection,
+    tenant: i64,
+    inc: &Include,
+    t: &str,
+    id: &str,
+) -> Result<Vec<Key>, StoreError> {
+    let mut f = Frag::new();
+    f.push("SELECT DISTINCT x.type, x.id FROM idx_reference x WHERE x.tenant = ")
+        .bind(tenant)
+        .push(" AND x.target_type = ")
+        .bind(t.to_owned())
+        .push(" AND x.target_id = ")
+        .bind(id.to_owned());
+    if let Some(p) = &inc.param {
+        f.push(" AND x.param = ").bind(p.code.to_owned());
+    }
+    if let Some(s) = inc.source_type {
+        f.push(" AND x.type = ").bind(s.to_owned());
+    }
+    f.push(" ORDER BY 1, 2");
+    keys(conn, f)
+}

@@ -1,0 +1,128 @@
+//! Query-plan checks for searches: each common criterion must reach its index table
+//! through the lookup index and `resources` through its primary key, never by scanning the
+//! searched type. A change here is a performance regression.
+
+use caduceus_search::{ParseOptions, parse};
+use rusqlite::Connection;
+
+use crate::schema;
+
+fn db() -> Connection {
+    let mut conn = Connection::open_in_memory().expect("in-memory database");
+    schema::configure_reader(&conn).expect("configure");
+    schema::migrate(&mut conn).expect("migrate");
+    conn
+}
+
+/// The plan of the page query of `Patient?params` (or another type).
+fn plan(conn: &Connection, ty: &str, params: &[(&str, &str)]) -> String {
+    let params: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let q = parse(&[ty], &params, &ParseOptions::default()).expect("valid search");
+    let f = super::filter::build(0, &q, 0).expect("supported");
+    let sql = format!(
+        "EXPLAIN QUERY PLAN SELECT v.body FROM resources r JOIN versions v ON v.seq = r.seq \
+         WHERE {} ORDER BY r.type, r.id LIMIT 21",
+        f.sql
+    );
+    let mut stmt = conn.prepare(&sql).expect("prepare");
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(f.args), |r| {
+            r.get::<_, String>(3)
+        })
+        .expect("explain");
+    rows.map(|r| r.expect("row")).collect::<Vec<_>>().join("\n")
+}
+
+/// Resources are found by primary key, never scanned.
+fn assert_seeks_resources(plan: &str) {
+    assert!(!plan.contains("SCAN r"), "scans the searched type:\n{plan}");
+    assert!(!plan.contains("SCAN x"), "scans an index table:\n{plan}");
+    assert!(!plan.contains("SCAN c"), "scans references:\n{plan}");
+}
+
+#[test]
+fn token_code_lookup() {
+    let conn = db();
+    let p = plan(&conn, "Observation", &[("code", "http://loinc.org|8302-2")]);
+    assert_seeks_resources(&p);
+    assert!(
+        p.contains("idx_token_lookup (tenant=? AND type=? AND param=? AND code=? AND system=?)"),
+        "{p}"
+    );
+}
+
+#[test]
+fn string_prefix() {
+    let conn = db();
+    let p = plan(&conn, "Patient", &[("name", "smi")]);
+    assert_seeks_resources(&p);
+    assert!(
+        p.contains(
+            "idx_string_lookup (tenant=? AND type=? AND param=? AND normalized>? AND normalized<?)"
+        ),
+        "{p}"
+    );
+}
+
+#[test]
+fn date_range() {
+    let conn = db();
+    let p = plan(&conn, "Patient", &[("birthdate", "1980")]);
+    assert_seeks_resources(&p);
+    assert!(
+        p.contains("idx_date_lookup (tenant=? AND type=? AND param=? AND start_us>?)"),
+        "{p}"
+    );
+}
+
+#[test]
+fn reference_by_target() {
+    let conn = db();
+    let p = plan(&conn, "Observation", &[("subject", "Patient/123")]);
+    assert_seeks_resources(&p);
+    assert!(p.contains("idx_reference_lookup (tenant=? AND type=? AND param=? AND target_id=? AND target_type=?)"), "{p}");
+}
+
+#[test]
+fn chain_seeks_references_by_target() {
+    let conn = db();
+    let p = plan(&conn, "Observation", &[("subject:Patient.name", "smi")]);
+    assert_seeks_resources(&p);
+    assert!(p.contains("idx_string_lookup"), "{p}");
+    // Each matching target's id is sought in the reference index (either one), so the cost
+    // follows the number of targets found, not the number of references.
+    let refs = p
+        .lines()
+        .find(|l| l.starts_with("SEARCH c "))
+        .unwrap_or_default();
+    assert!(
+        refs.contains("target_id=?") && refs.contains("target_type=?"),
+        "{p}"
+    );
+}
+
+#[test]
+fn reverse_chain() {
+    let conn = db();
+    let p = plan(
+        &conn,
+        "Patient",
+        &[("_has:Observation:subject:code", "8302-2")],
+    );
+    assert_seeks_resources(&p);
+    assert!(p.contains("idx_token_lookup"), "{p}");
+}
+
+#[test]
+fn id_and_several_criteria() {
+    let conn = db();
+    let p = plan(
+        &conn,
+        "Patient",
+        &[("_id", "a,b"), ("gender", "male"), ("name", "x")],
+    );
+    assert_seeks_resources(&p);
+}
