@@ -419,7 +419,13 @@ fn every_claimed_interaction_is_answered() {
         }
         for op in entry["operation"].as_array().into_iter().flatten() {
             let name = op["name"].as_str().expect("operation name");
-            let reply = server.post(&format!("{resource_type}/${name}"), &sample(resource_type));
+            let reply = if name == "everything" {
+                // An instance-level operation: run it on a stored resource.
+                let id = server.create_id(&sample(resource_type));
+                server.get(&format!("{resource_type}/{id}/$everything"))
+            } else {
+                server.post(&format!("{resource_type}/${name}"), &sample(resource_type))
+            };
             assert_eq!(
                 reply.status,
                 200,

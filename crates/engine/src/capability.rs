@@ -1,5 +1,6 @@
 //! The CapabilityStatement, derived from what the engine implements and from the compiled
-//! definitions: every resource type of R4, with the interactions listed here. The server's
+//! definitions: every resource type of R4, with the interactions listed here, and for each
+//! type the official search parameters of the kinds the search executes. The server's
 //! tests exercise every interaction this statement claims, so the two cannot drift apart.
 
 use caduceus_model::{FHIR_VERSION, defs};
@@ -17,10 +18,24 @@ pub const TYPE_INTERACTIONS: &[&str] = &[
     "history-instance",
     "history-type",
     "create",
+    "search-type",
+];
+
+/// Search parameter types that searches execute (composite and special ones are not
+/// indexed yet, so they are not claimed).
+pub const SEARCHED_KINDS: &[&str] = &[
+    "number",
+    "date",
+    "string",
+    "token",
+    "reference",
+    "quantity",
+    "uri",
 ];
 
 /// Whole-system interactions implemented.
-pub const SYSTEM_INTERACTIONS: &[&str] = &["transaction", "batch", "history-system"];
+pub const SYSTEM_INTERACTIONS: &[&str] =
+    &["transaction", "batch", "history-system", "search-system"];
 
 /// Operations implemented on every resource type: (name, definition).
 pub const TYPE_OPERATIONS: &[(&str, &str)] = &[(
@@ -40,6 +55,23 @@ impl Engine {
         let resources: Vec<Value> = defs::resource_types()
             .iter()
             .map(|t| {
+                let params: Vec<Value> = defs::search_params(t)
+                    .into_iter()
+                    .filter(|p| {
+                        SEARCHED_KINDS.contains(&p.kind)
+                            && (!p.expression.is_empty()
+                                || p.code == "_id"
+                                || p.code == "_lastUpdated")
+                    })
+                    .map(|p| json!({ "name": p.code, "definition": p.url, "type": p.kind }))
+                    .collect();
+                let mut type_operations = operations.clone();
+                if *t == "Patient" {
+                    type_operations.push(json!({
+                        "name": "everything",
+                        "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything"
+                    }));
+                }
                 json!({
                     "type": t,
                     "profile": format!("http://hl7.org/fhir/StructureDefinition/{t}"),
@@ -47,11 +79,14 @@ impl Engine {
                     "versioning": "versioned-update",
                     "readHistory": true,
                     "updateCreate": true,
-                    "conditionalCreate": false,
+                    "conditionalCreate": true,
                     "conditionalRead": "not-supported",
-                    "conditionalUpdate": false,
-                    "conditionalDelete": "not-supported",
-                    "operation": operations,
+                    "conditionalUpdate": true,
+                    "conditionalDelete": "multiple",
+                    "searchInclude": ["*"],
+                    "searchRevInclude": ["*"],
+                    "searchParam": params,
+                    "operation": type_operations,
                 })
             })
             .collect();

@@ -61,7 +61,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .nest("/fhir", fhir)
         // Clients that keep the base URL with a trailing slash (fhirclient does) post batch
         // and transaction Bundles to `/fhir/`.
-        .route("/fhir/", axum::routing::post(system::bundle))
+        .route("/fhir/", get(system::search).post(system::bundle))
         .route("/metadata", get(system::capabilities))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
