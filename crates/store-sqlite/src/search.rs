@@ -18,8 +18,8 @@
 //! page follows. `_total=accurate|estimate` and `_summary=count` add a `count(*)` of the same
 //! filter.
 //!
-//! Not supported (`StoreError::Unsupported`, naming the feature): composite parameters,
-//! `near`, `_text`, `_content`, `_list`, `_filter` (special parameters); token `:in`,
+//! Not supported (`StoreError::Unsupported`, naming the feature): composite parameters
+//! (the indexer extracts no composite rows), `near`, `_text`, `_content`, `_list`, `_filter` (special parameters); token `:in`,
 //! `:not-in`, `:above`, `:below` (no terminology service); token `:of-type` and reference
 //! `:identifier` (the index keeps neither identifier types nor `Reference.identifier`);
 //! reference `:above`/`:below`; `_contained=true|both` (contained resources are not
@@ -106,10 +106,11 @@ pub(crate) fn execute(
     };
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);
-        rows.last().map(|(_, keys)| {
-            debug_assert_eq!(keys.len(), ncols);
-            cursor::encode(hash, keys)
-        })
+        match rows.last() {
+            Some((_, keys)) if keys.len() == ncols => Some(cursor::encode(hash, keys)),
+            Some(_) => return Err(StoreError::Internal("search keyset width".into())),
+            None => None,
+        }
     } else {
         None
     };

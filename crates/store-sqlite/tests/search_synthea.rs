@@ -92,6 +92,9 @@ fn has_coding(r: &Value, system: &str, code: &str) -> bool {
         .any(|c| c["system"] == system && c["code"] == code)
 }
 
+/// A searched type, its parameters, and the expected number of matches.
+type Check = (&'static str, Vec<(&'static str, String)>, usize);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synthea_counts_match_the_json() {
     let Some(dir) = synthea_dir() else {
@@ -154,7 +157,7 @@ async fn synthea_counts_match_the_json() {
         })
         .count();
 
-    let checks: Vec<(&str, Vec<(&str, String)>, usize)> = vec![
+    let checks: Vec<Check> = vec![
         (
             "Observation",
             vec![("code", "http://loinc.org|8302-2".into())],

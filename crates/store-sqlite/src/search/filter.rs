@@ -7,7 +7,10 @@
 //! evaluates each set once, through the lookup indexes, and seeks `resources` by primary
 //! key; it never scans the searched type to test rows one by one. The values of one
 //! criterion (OR) are a `UNION ALL` of per-value selects, so each keeps its index seek.
-//! Negative criteria (`:not`, `:missing=true`) are `r.id NOT IN (set)`.
+//! Negative criteria (`:not`, `:missing=true`) are `r.id NOT IN (set)`: `gender:not=male`
+//! also finds resources without a gender, and `code:not=a,b` finds resources with neither
+//! code. Every other prefix and modifier is tested per indexed value: a resource matches
+//! when any of its values does (so `birthdate=ne2000` is "has a value not in 2000").
 //!
 //! Chains nest sets: `subject:Patient.name=x` on Observation is the Observations whose
 //! `subject` reference row has `target_id IN (Patients named x)` — driven from the target
@@ -252,7 +255,7 @@ fn param_set(tenant: i64, ty: Ty<'_>, c: &Criterion, now: i64) -> Result<Set, St
     }
     let Some(table) = table(kind) else {
         return Err(unsupported(match kind {
-            ParamKind::Composite => "composite parameters".to_owned(),
+            ParamKind::Composite => "composite parameters (not indexed)".to_owned(),
             _ => format!("the {code} parameter"),
         }));
     };

@@ -12,7 +12,6 @@ use std::collections::HashSet;
 use caduceus_search::{Include, SearchQuery};
 use caduceus_store::{StoreError, StoredVersion};
 use rusqlite::Connection;
-use rusqlite::types::Value;
 
 use super::frag::Frag;
 use crate::error::map_sqlite;
@@ -109,8 +108,9 @@ fn targets(
         .bind(id.to_owned())
         .push(" AND x.target_type IS NOT NULL AND x.target_id IS NOT NULL");
     if let Some(p) = &inc.param {
-        f.push(" AND x.param = ")
-            .bind(Value::Text(p.code.to_owned()));
+        // `+`: seek this resource's rows (`idx_reference_resource`), not every row of the
+        // parameter (`idx_reference_lookup`).
+        f.push(" AND +x.param = ").text(p.code);
     }
     if let Some(tt) = inc.target_type {
         f.push(" AND x.target_type = ").bind(tt.to_owned());

@@ -5,6 +5,7 @@
 use caduceus_search::{ParseOptions, parse};
 use rusqlite::Connection;
 
+use super::frag::Frag;
 use crate::schema;
 
 fn db() -> Connection {
@@ -125,4 +126,33 @@ fn id_and_several_criteria() {
         &[("_id", "a,b"), ("gender", "male"), ("name", "x")],
     );
     assert_seeks_resources(&p);
+}
+
+/// The `EXPLAIN QUERY PLAN` details of any SQL.
+fn explain(conn: &Connection, f: &Frag) -> String {
+    let mut stmt = conn
+        .prepare(&format!("EXPLAIN QUERY PLAN {}", f.sql))
+        .expect("prepare");
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(f.args.iter()), |r| {
+            r.get::<_, String>(3)
+        })
+        .expect("explain");
+    rows.map(|r| r.expect("row")).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn sort_values_seek_each_resources_own_rows() {
+    let conn = db();
+    let params = vec![("_sort".to_owned(), "-date".to_owned())];
+    let q = parse(&["Observation"], &params, &ParseOptions::default()).expect("valid");
+    let mut f = Frag::new();
+    f.push("SELECT ")
+        .append(super::sort::value_expr(&q.sort[0]).expect("sortable"))
+        .push(" FROM resources r WHERE r.tenant = 0 AND r.type = 'Observation'");
+    let p = explain(&conn, &f);
+    assert!(
+        p.contains("idx_date_resource (tenant=? AND type=? AND id=?)"),
+        "{p}"
+    );
 }

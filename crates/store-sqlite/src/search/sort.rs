@@ -56,7 +56,9 @@ pub(crate) fn value_expr(key: &SortKey) -> Result<Frag, StoreError> {
         .push(column)
         .push(") FROM ")
         .push(table)
-        .push(" x WHERE x.tenant = r.tenant AND x.type = r.type AND x.id = r.id AND x.param = ")
+        // `+x.param`: seek the resource's own rows (`idx_*_resource`), never the
+        // parameter's rows of every resource (`idx_*_lookup`), which made sorting quadratic.
+        .push(" x WHERE x.tenant = r.tenant AND x.type = r.type AND x.id = r.id AND +x.param = ")
         .text(code)
         .push(")");
     Ok(f)
