@@ -74,7 +74,9 @@ fn date_range() {
     let p = plan(&conn, "Patient", &[("birthdate", "1980")]);
     assert_seeks_resources(&p);
     assert!(
-        p.contains("idx_date_lookup (tenant=? AND type=? AND param=? AND start_us>?)"),
+        p.contains(
+            "idx_date_lookup (tenant=? AND type=? AND param=? AND start_us>? AND start_us<?)"
+        ),
         "{p}"
     );
 }

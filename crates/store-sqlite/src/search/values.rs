@@ -160,7 +160,9 @@ pub(crate) fn date(f: &mut Frag, start_col: &str, end_col: &str, v: &DateValue, 
     let (lo, hi) = (v.start, v.end);
     match v.prefix {
         Prefix::Eq => {
+            // `s < E` is implied (s < e <= E); stated, it bounds the index range on start.
             f.push("(").push(s).push(" >= ").bind(lo);
+            f.push(" AND ").push(s).push(" < ").bind(hi);
             f.push(" AND ").push(e).push(" <= ").bind(hi).push(")");
         }
         Prefix::Ne => {
@@ -179,9 +181,17 @@ pub(crate) fn date(f: &mut Frag, start_col: &str, end_col: &str, v: &DateValue, 
             f.push(" AND ").push(e).push(" <= ").bind(hi).push("))");
         }
         Prefix::Le => {
-            f.push("(").push(s).push(" < ").bind(lo);
+            // Every match starts before E (`lt`: s < S; `eq`: s < e <= E): an index bound.
+            f.push("(")
+                .push(s)
+                .push(" < ")
+                .bind(hi)
+                .push(" AND (")
+                .push(s)
+                .push(" < ")
+                .bind(lo);
             f.push(" OR (").push(s).push(" >= ").bind(lo);
-            f.push(" AND ").push(e).push(" <= ").bind(hi).push("))");
+            f.push(" AND ").push(e).push(" <= ").bind(hi).push(")))");
         }
         Prefix::Sa => {
             f.push(s).push(" >= ").bind(hi);
