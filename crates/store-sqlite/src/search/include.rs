@@ -81,6 +81,10 @@ pub(crate) fn included(
 }
 
 /// Runs a `SELECT type, id` fragment.
+///
+/// Both lookups name their index (`INDEXED BY`): without statistics the planner preferred
+/// the parameter's rows of every resource (`idx_reference_lookup`) or a range over every
+/// non-NULL target, which made `_include` a scan per match (measured: 170 ms a page).
 fn keys(conn: &Connection, f: Frag) -> Result<Vec<Key>, StoreError> {
     let mut stmt = conn.prepare_cached(&f.sql).map_err(map_sqlite)?;
     let rows = stmt
@@ -100,17 +104,18 @@ fn targets(
     id: &str,
 ) -> Result<Vec<Key>, StoreError> {
     let mut f = Frag::new();
-    f.push("SELECT DISTINCT x.target_type, x.target_id FROM idx_reference x WHERE x.tenant = ")
-        .bind(tenant)
-        .push(" AND x.type = ")
-        .bind(t.to_owned())
-        .push(" AND x.id = ")
-        .bind(id.to_owned())
-        .push(" AND x.target_type IS NOT NULL AND x.target_id IS NOT NULL");
+    f.push(
+        "SELECT DISTINCT x.target_type, x.target_id FROM idx_reference x \
+         INDEXED BY idx_reference_resource WHERE x.tenant = ",
+    )
+    .bind(tenant)
+    .push(" AND x.type = ")
+    .bind(t.to_owned())
+    .push(" AND x.id = ")
+    .bind(id.to_owned())
+    .push(" AND x.target_type IS NOT NULL AND x.target_id IS NOT NULL");
     if let Some(p) = &inc.param {
-        // `+`: seek this resource's rows (`idx_reference_resource`), not every row of the
-        // parameter (`idx_reference_lookup`).
-        f.push(" AND +x.param = ").text(p.code);
+        f.push(" AND x.param = ").text(p.code);
     }
     if let Some(tt) = inc.target_type {
         f.push(" AND x.target_type = ").bind(tt.to_owned());
@@ -128,12 +133,15 @@ fn sources(
     id: &str,
 ) -> Result<Vec<Key>, StoreError> {
     let mut f = Frag::new();
-    f.push("SELECT DISTINCT x.type, x.id FROM idx_reference x WHERE x.tenant = ")
-        .bind(tenant)
-        .push(" AND x.target_type = ")
-        .bind(t.to_owned())
-        .push(" AND x.target_id = ")
-        .bind(id.to_owned());
+    f.push(
+        "SELECT DISTINCT x.type, x.id FROM idx_reference x \
+         INDEXED BY idx_reference_target WHERE x.tenant = ",
+    )
+    .bind(tenant)
+    .push(" AND x.target_type = ")
+    .bind(t.to_owned())
+    .push(" AND x.target_id = ")
+    .bind(id.to_owned());
     if let Some(p) = &inc.param {
         f.push(" AND x.param = ").bind(p.code.to_owned());
     }
