@@ -396,6 +396,11 @@ fn missing(tenant: i64, ty: Ty<'_>, c: &Criterion) -> Result<Set, StoreError> {
 
 /// `_id`: the logical id itself, no index rows needed.
 fn id_set(tenant: i64, ty: Ty<'_>, c: &Criterion) -> Result<Set, StoreError> {
+    if let Some(m) = c.modifier
+        && m != Modifier::Not
+    {
+        return Err(token_modifier(m));
+    }
     let mut ids: Vec<String> = Vec::new();
     for v in &c.values {
         match v {
@@ -416,11 +421,10 @@ fn id_set(tenant: i64, ty: Ty<'_>, c: &Criterion) -> Result<Set, StoreError> {
         f = Frag::new();
         f.push("SELECT NULL WHERE 0");
     }
-    match c.modifier {
-        None => Ok(Set::In(f)),
-        Some(Modifier::Not) => Ok(Set::NotIn(f)),
-        Some(m) => Err(token_modifier(m)),
-    }
+    Ok(match c.modifier {
+        Some(Modifier::Not) => Set::NotIn(f),
+        _ => Set::In(f),
+    })
 }
 
 /// `_lastUpdated`: the current version's `last_updated`, a point in µs, as the range
