@@ -80,4 +80,87 @@ mod tests {
         assert_eq!(canonical("mmol/L").map(|c| c.1), Some("mol/L"));
         assert_eq!(canonical("furlong"), None);
     }
+
+    /// The same canonical value and unit as the indexer gives an indexed quantity.
+    #[test]
+    fn agrees_with_the_indexer() {
+        use caduceus_store::index::IndexValue;
+        let codes = [
+            "mg",
+            "kg",
+            "g",
+            "ug",
+            "ng",
+            "pg",
+            "cg",
+            "dg",
+            "hg",
+            "L",
+            "l",
+            "mL",
+            "dL",
+            "uL",
+            "m",
+            "cm",
+            "mm",
+            "km",
+            "s",
+            "ms",
+            "min",
+            "h",
+            "d",
+            "wk",
+            "mol",
+            "mmol",
+            "umol",
+            "Pa",
+            "kPa",
+            "mm[Hg]",
+            "%",
+            "[lb_av]",
+            "[oz_av]",
+            "[in_i]",
+            "[ft_i]",
+            "mg/dL",
+            "g/L",
+            "mmol/L",
+            "umol/L",
+            "g/g",
+            "m/s",
+            "km/h",
+            "/min",
+            "1/s",
+            "{beats}/min",
+            "furlong",
+            "mo",
+            "a",
+            "Cel",
+            "[degF]",
+            "10*3/uL",
+            "mg/kg",
+            "",
+        ];
+        for code in codes {
+            let obs = serde_json::json!({"resourceType": "Observation", "status": "final",
+                "code": {"text": "x"},
+                "valueQuantity": {"value": 5, "system": UCUM, "code": code}});
+            let rows = caduceus_index::extract(&obs).rows;
+            let indexed = rows.iter().find_map(|r| match &r.value {
+                IndexValue::Quantity {
+                    canonical_value,
+                    canonical_code,
+                    ..
+                } if r.param == "value-quantity" => {
+                    Some((*canonical_value, canonical_code.clone()))
+                }
+                _ => None,
+            });
+            let Some((value, unit)) = indexed else {
+                panic!("{code}: no quantity row");
+            };
+            let mine = canonical(code);
+            assert_eq!(unit.as_deref(), mine.map(|m| m.1), "{code}");
+            assert_eq!(value, mine.map(|m| 5.0 * m.0), "{code}");
+        }
+    }
 }
