@@ -18,9 +18,9 @@
 //! of `subject` rows whose source `id IN (Observations with code y)`. Any depth nests the
 //! same way.
 //!
-//! A search over several types (system search, `_type`, `Patient/1/*`) restricts the set to
-//! the outer row's type (`x.type = r.type`), a correlated subquery; those searches are rarer
-//! and scan the searched types.
+//! A search over several types (system search, `_type`, `Patient/1/*`) uses sets of
+//! (type, id) pairs restricted with `x.type IN (types)`, compared as `(r.type, r.id) IN`,
+//! so it too is driven by the index rows that match rather than by the searched types.
 
 use caduceus_search::{
     CompartmentFilter, Criterion, Link, Modifier, ParamKind, SearchQuery, SearchValue,
@@ -30,24 +30,51 @@ use caduceus_store::StoreError;
 use super::frag::Frag;
 use super::values;
 
-/// The resource type a set is restricted to: a known type, or the outer row's (`r.type`).
+/// The resource types a set is restricted to: one (the set is of ids), or several (the
+/// set is of (type, id) pairs, for system, `_type` and `Patient/1/*` searches).
 #[derive(Clone, Copy)]
 pub(crate) enum Ty<'a> {
     Fixed(&'a str),
-    Outer,
+    Many(&'a [&'static str]),
 }
 
 impl Ty<'_> {
-    /// Appends `= <type>` for column `col`.
+    /// Appends the type restriction `col = ?` or `col IN (...)`.
     fn eq(self, f: &mut Frag, col: &str) {
-        f.push(col).push(" = ");
+        f.push(col);
         match self {
             Ty::Fixed(t) => {
-                f.bind(t.to_owned());
+                f.push(" = ").text(t);
             }
-            Ty::Outer => {
-                f.push("r.type");
+            Ty::Many(types) => {
+                f.push(" IN ")
+                    .bind_list(types.iter().map(|t| t.to_string()));
             }
+        }
+    }
+
+    /// Appends `SELECT` and what a set of these types selects: the id, or type and id.
+    fn select(self, f: &mut Frag, type_col: &str, id_col: &str) {
+        f.push("SELECT ");
+        if let Ty::Many(_) = self {
+            f.push(type_col).push(", ");
+        }
+        f.push(id_col);
+    }
+
+    /// A set with no member.
+    fn empty(self, f: &mut Frag) {
+        f.push(match self {
+            Ty::Fixed(_) => "SELECT NULL WHERE 0",
+            Ty::Many(_) => "SELECT NULL, NULL WHERE 0",
+        });
+    }
+
+    /// What the outer row compares with such a set.
+    fn key(self) -> &'static str {
+        match self {
+            Ty::Fixed(_) => "r.id",
+            Ty::Many(_) => "(r.type, r.id)",
         }
     }
 }
@@ -73,16 +100,24 @@ pub(crate) fn build(tenant: i64, q: &SearchQuery, now: i64) -> Result<Frag, Stor
         types => {
             f.push(" AND r.type IN ")
                 .bind_list(types.iter().map(|t| t.to_string()));
-            Ty::Outer
+            Ty::Many(types)
         }
     };
     for c in &q.criteria {
         match criterion_set(tenant, ty, &c.path, c, now)? {
             Set::In(s) => {
-                f.push(" AND r.id IN (").append(s).push(")");
+                f.push(" AND ")
+                    .push(ty.key())
+                    .push(" IN (")
+                    .append(s)
+                    .push(")");
             }
             Set::NotIn(s) => {
-                f.push(" AND r.id NOT IN (").append(s).push(")");
+                f.push(" AND ")
+                    .push(ty.key())
+                    .push(" NOT IN (")
+                    .append(s)
+                    .push(")");
             }
         }
     }
@@ -141,7 +176,7 @@ fn criterion_set(
     match link {
         Link::Chain { param, targets, .. } => {
             if targets.is_empty() {
-                f.push("SELECT NULL WHERE 0");
+                ty.empty(&mut f);
             }
             for (k, target) in targets.iter().enumerate() {
                 if k > 0 {
@@ -152,7 +187,8 @@ fn criterion_set(
                     Ty::Fixed(target),
                     criterion_set(tenant, Ty::Fixed(target), rest, c, now)?,
                 );
-                f.push("SELECT c.id FROM idx_reference c WHERE c.tenant = ")
+                ty.select(&mut f, "c.type", "c.id");
+                f.push(" FROM idx_reference c WHERE c.tenant = ")
                     .bind(tenant)
                     .push(" AND c.target_type = ")
                     .bind(target.to_string())
@@ -167,7 +203,8 @@ fn criterion_set(
         Link::Has { source_type, param } => {
             let source = Ty::Fixed(source_type);
             let inner = positive(tenant, source, criterion_set(tenant, source, rest, c, now)?);
-            f.push("SELECT h.target_id FROM idx_reference h WHERE h.tenant = ")
+            ty.select(&mut f, "h.target_type", "h.target_id");
+            f.push(" FROM idx_reference h WHERE h.tenant = ")
                 .bind(tenant)
                 .push(" AND h.type = ")
                 .bind(source_type.to_string())
@@ -189,11 +226,17 @@ fn positive(tenant: i64, ty: Ty<'_>, set: Set) -> Frag {
         Set::In(f) => f,
         Set::NotIn(inner) => {
             let mut f = Frag::new();
-            f.push("SELECT n.id FROM resources n WHERE n.tenant = ")
+            ty.select(&mut f, "n.type", "n.id");
+            f.push(" FROM resources n WHERE n.tenant = ")
                 .bind(tenant)
                 .push(" AND ");
             ty.eq(&mut f, "n.type");
-            f.push(" AND n.deleted = 0 AND n.id NOT IN (")
+            f.push(" AND n.deleted = 0 AND ")
+                .push(match ty {
+                    Ty::Fixed(_) => "n.id",
+                    Ty::Many(_) => "(n.type, n.id)",
+                })
+                .push(" NOT IN (")
                 .append(inner)
                 .push(")");
             f
@@ -204,7 +247,8 @@ fn positive(tenant: i64, ty: Ty<'_>, set: Set) -> Frag {
 /// Live resources of the type (the set of `_id`/`_lastUpdated` criteria).
 fn live(tenant: i64, ty: Ty<'_>, with_version: bool) -> Frag {
     let mut f = Frag::new();
-    f.push("SELECT n.id FROM resources n");
+    ty.select(&mut f, "n.type", "n.id");
+    f.push(" FROM resources n");
     if with_version {
         f.push(" JOIN versions lv ON lv.seq = n.seq");
     }
@@ -265,7 +309,8 @@ fn param_set(tenant: i64, ty: Ty<'_>, c: &Criterion, now: i64) -> Result<Set, St
         if k > 0 {
             f.push(" UNION ALL ");
         }
-        f.push("SELECT x.id FROM ")
+        ty.select(&mut f, "x.type", "x.id");
+        f.push(" FROM ")
             .push(table)
             .push(" x WHERE x.tenant = ")
             .bind(tenant)
@@ -378,7 +423,8 @@ fn missing(tenant: i64, ty: Ty<'_>, c: &Criterion) -> Result<Set, StoreError> {
             return Err(unsupported(format!("{} :missing", c.param.kind.code())));
         };
         let mut f = Frag::new();
-        f.push("SELECT x.id FROM ")
+        ty.select(&mut f, "x.type", "x.id");
+        f.push(" FROM ")
             .push(table)
             .push(" x WHERE x.tenant = ")
             .bind(tenant)
@@ -419,7 +465,7 @@ fn id_set(tenant: i64, ty: Ty<'_>, c: &Criterion) -> Result<Set, StoreError> {
     f.push(" AND n.id IN ").bind_list(ids.iter().cloned());
     if ids.is_empty() {
         f = Frag::new();
-        f.push("SELECT NULL WHERE 0");
+        ty.empty(&mut f);
     }
     Ok(match c.modifier {
         Some(Modifier::Not) => Set::NotIn(f),

@@ -37,6 +37,21 @@ fn plan(conn: &Connection, ty: &str, params: &[(&str, &str)]) -> String {
     rows.map(|r| r.expect("row")).collect::<Vec<_>>().join("\n")
 }
 
+/// The plan of a search over several types (system search with `_type`).
+fn plan_many(conn: &Connection, params: &[(&str, &str)]) -> String {
+    let params: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let q = parse(&[], &params, &ParseOptions::default()).expect("valid search");
+    let f = super::filter::build(0, &q, 0).expect("supported");
+    let mut sql = Frag::new();
+    sql.push("SELECT v.body FROM resources r JOIN versions v ON v.seq = r.seq WHERE ")
+        .append(f)
+        .push(" ORDER BY r.type, r.id LIMIT 21");
+    explain(conn, &sql)
+}
+
 /// Resources are found by primary key, never scanned.
 fn assert_seeks_resources(plan: &str) {
     assert!(!plan.contains("SCAN r"), "scans the searched type:\n{plan}");
@@ -157,4 +172,14 @@ fn sort_values_seek_each_resources_own_rows() {
         p.contains("idx_date_resource (tenant=? AND type=? AND id=?)"),
         "{p}"
     );
+}
+
+#[test]
+fn several_types_are_driven_by_the_index_rows() {
+    let conn = db();
+    let p = plan_many(&conn, &[("_type", "Patient,Practitioner"), ("name", "smi")]);
+    assert_seeks_resources(&p);
+    assert!(p.contains("idx_string_lookup"), "{p}");
+    let p = plan_many(&conn, &[("_id", "a")]);
+    assert!(!p.contains("CORRELATED"), "{p}");
 }
