@@ -60,7 +60,11 @@ pub(crate) async fn run(
     store
         .blocking_read(move |conn, tenant| {
             let now = caduceus_model::ids::now_micros();
-            execute(conn, tenant, &query, cursor.as_deref(), now)
+            // One read transaction: the total, the page and its includes all see the same
+            // snapshot, whatever commits meanwhile. It only reads, so it is dropped (rolled
+            // back) rather than committed.
+            let snapshot = conn.unchecked_transaction().map_err(map_sqlite)?;
+            execute(&snapshot, tenant, &query, cursor.as_deref(), now)
         })
         .await
 }

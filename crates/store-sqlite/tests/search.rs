@@ -581,6 +581,23 @@ async fn hostile_values_are_only_values() {
         }
     }
     assert_eq!(s.store.count_live(Some("Patient")).await.expect("count"), 4);
+    // Very many OR values: answered up to the limit, named as unsupported beyond it.
+    let many = |n: usize| {
+        (0..n)
+            .map(|i| format!("c{i}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    assert_eq!(
+        s.ids(&["Patient"], &[("identifier", &many(400))])
+            .await
+            .len(),
+        0
+    );
+    match s.try_all(&["Patient"], &[("identifier", &many(600))]).await {
+        Err(StoreError::Unsupported(_)) => {}
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
 }
 
 /// A sample value of each parameter type, with the modifiers that apply to it.

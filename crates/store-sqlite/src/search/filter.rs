@@ -79,6 +79,10 @@ impl Ty<'_> {
     }
 }
 
+/// The most values one criterion may OR together: each is one arm of a `UNION ALL`, and
+/// SQLite allows 500 arms in a compound select.
+const MAX_VALUES: usize = 400;
+
 /// A set of live resources of one type, or its complement among them.
 enum Set {
     In(Frag),
@@ -296,6 +300,11 @@ fn param_set(tenant: i64, ty: Ty<'_>, c: &Criterion, now: i64) -> Result<Set, St
         "_id" => return id_set(tenant, ty, c),
         "_lastUpdated" => return last_updated_set(tenant, ty, c, now),
         _ => {}
+    }
+    if c.values.len() > MAX_VALUES {
+        return Err(unsupported(format!(
+            "more than {MAX_VALUES} values for one parameter"
+        )));
     }
     let Some(table) = table(kind) else {
         return Err(unsupported(match kind {
