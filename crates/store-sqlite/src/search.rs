@@ -18,12 +18,16 @@
 //! page follows. `_total=accurate|estimate` and `_summary=count` add a `count(*)` of the same
 //! filter.
 //!
-//! Not supported (`StoreError::Unsupported`, naming the feature): composite parameters
-//! (the indexer extracts no composite rows), `near`, `_text`, `_content`, `_list`, `_filter` (special parameters); token `:in`,
-//! `:not-in`, `:above`, `:below` (no terminology service); token `:of-type` and reference
-//! `:identifier` (the index keeps neither identifier types nor `Reference.identifier`);
-//! reference `:above`/`:below`; `_contained=true|both` (contained resources are not
-//! indexed).
+//! Each page runs in one read transaction, so its total, matches and includes come from the
+//! same snapshot.
+//!
+//! Not supported (`StoreError::Unsupported`, naming the feature, never a value): composite
+//! parameters (the indexer extracts no composite rows); `near`, `_text`, `_content`, `_list`,
+//! `_filter` (special parameters); token `:in`, `:not-in`, `:above`, `:below` (no
+//! terminology service); token `:of-type` and reference `:identifier` (the index keeps
+//! neither identifier types nor `Reference.identifier`); reference `:above`/`:below`;
+//! `_contained=true|both` (contained resources are not indexed); more than 400 OR values in
+//! one criterion (SQLite's compound-select limit).
 
 mod cursor;
 mod filter;
