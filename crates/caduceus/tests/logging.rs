@@ -108,9 +108,13 @@ fn scenario(server: &Server) {
     server
         .get(&format!("{FAMILY}?name={FAMILY}&birthdate={BIRTH_DATE}"))
         .expect_error(404);
+    // Searches carry the values in the query, answered or refused.
     server
-        .get(&format!("Patient?identifier={MRN}"))
-        .expect_error(501);
+        .get(&format!("Patient?identifier={MRN}&family={FAMILY}"))
+        .expect(200);
+    server
+        .get(&format!("Patient?birthdate=x{FAMILY}"))
+        .expect_error(400);
     // Stale If-Match.
     server
         .send_json_with(
