@@ -428,11 +428,13 @@ impl Engine {
         Ok(map)
     }
 
-    /// Turns a write entry into a store operation (None for GET).
+    /// Turns a write entry into a store operation (None for GET, and for a conditional
+    /// create whose search found its resource: nothing is written for it).
     async fn prepare(&self, r: &mut Request) -> Result<Option<WriteOp>, FhirError> {
         let id = r.id.clone().unwrap_or_default();
         Ok(Some(match r.verb {
             Verb::Get => return Ok(None),
+            Verb::Post if r.existing.is_some() => return Ok(None),
             Verb::Delete => self.prepare_delete(&r.resource_type, &id, r.if_match)?,
             Verb::Post => {
                 let resource = r.resource.take().ok_or_else(missing_resource)?;
