@@ -221,7 +221,7 @@ fn conditional_delete_deletes_every_match_or_nothing() {
     assert!(r.status == 200 || r.status == 204, "{}", r.text());
     server.get(&format!("Patient/{twin_a}")).expect_error(410);
     server.get(&format!("Patient/{twin_b}")).expect_error(410);
-    assert_eq!(patients(&server, "Del"), [keep.clone()]);
+    assert_eq!(patients(&server, "Del"), vec![keep.clone()]);
 
     // No match: success, nothing deleted.
     let before = versions(&server);

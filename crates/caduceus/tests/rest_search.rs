@@ -179,6 +179,10 @@ fn string_parameters_match_prefixes_case_and_accent_insensitively() {
     );
     assert_eq!(ids(&server, "Patient?family:contains=lai"), ["b"]);
     assert!(ids(&server, "Patient?family=ohns").is_empty());
+    // Strings have no prefixes: `ge` is the start of a name, not a comparison.
+    put(&server, patient("e", "Gerald", "Eve", "female", None));
+    assert_eq!(ids(&server, "Patient?family=gera"), ["e"]);
+    assert!(ids(&server, "Patient?family=gejohnson").is_empty());
 }
 
 #[test]
