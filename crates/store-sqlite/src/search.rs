@@ -99,7 +99,7 @@ pub(crate) fn execute(
             ..SearchPage::default()
         });
     }
-    let hash = cursor::query_hash(&q.to_query_string());
+    let hash = cursor::query_hash(&cursor_scope(q));
     let limit = usize::try_from(q.count).unwrap_or(usize::MAX);
     let (mut rows, ncols) = if q.sort.is_empty() {
         let after = cursor.map(|c| cursor::decode(c, hash, 2)).transpose()?;
@@ -256,4 +256,22 @@ fn query_rows(conn: &Connection, f: Frag, extra: usize) -> Result<Vec<Row>, Stor
         out.push((v, keys));
     }
     Ok(out)
+}
+
+/// What a cursor is bound to: the canonical query string, plus what it leaves out (the
+/// searched types and the compartment, which come from the URL path). Without them a cursor
+/// of `Patient?_count=2` would be accepted by `Observation?_count=2` and silently skip every
+/// Observation before the Patient it points after.
+fn cursor_scope(q: &SearchQuery) -> String {
+    let compartment = q
+        .compartment
+        .as_ref()
+        .map(|c| format!("{}/{}", c.compartment_type, c.id))
+        .unwrap_or_default();
+    format!(
+        "{}|{}|{}",
+        q.types.join(","),
+        compartment,
+        q.to_query_string()
+    )
 }
