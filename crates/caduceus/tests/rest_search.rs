@@ -772,6 +772,17 @@ fn a_tampered_or_foreign_cursor_is_a_400() {
     server
         .get(&format!("Observation?_count=2&_cursor={cursor}"))
         .expect_error(400);
+    // The same parameters on another type or compartment are another search: a cursor
+    // carried over would silently skip that search's results before its position.
+    let b = search(&server, "Patient?_count=2");
+    let next = link(&b, "next").expect("a next link");
+    let cursor = next.split_once("_cursor=").unwrap().1;
+    server
+        .get(&format!("Observation?_count=2&_cursor={cursor}"))
+        .expect_error(400);
+    server
+        .get(&format!("?_type=Observation&_count=2&_cursor={cursor}"))
+        .expect_error(400);
 }
 
 #[test]
@@ -1093,4 +1104,71 @@ fn token_text_matches_the_codeable_concept_text_too() {
     );
     assert_eq!(ids(&server, "Observation?code:text=blood"), ["o1"]);
     assert_eq!(ids(&server, "Observation?code:text=sugar"), ["o1"]);
+}
+
+#[test]
+fn unknown_result_parameters_follow_the_handling_preference() {
+    let server = Server::start();
+    put(&server, observation("o", None, "A", json!({})));
+    let strict = [("prefer", "handling=strict")];
+    for q in [
+        "Observation?_sort=nonsense",
+        "Observation?_include=Observation:nonsense",
+        "Observation?_elements=nonsense",
+    ] {
+        let b = search(&server, q);
+        assert_eq!(entries(&b, "match"), ["Observation/o"], "{q}: {b}");
+        assert_eq!(outcomes(&b).len(), 1, "{q} is ignored with a warning: {b}");
+        server.request("GET", q, &strict, None).expect_error(400);
+    }
+    // POST _search: the same handling, and only a form body.
+    let post = |headers: &[(&str, &str)], body: &[u8]| {
+        let mut all = vec![("content-type", "application/x-www-form-urlencoded")];
+        all.extend_from_slice(headers);
+        server.request("POST", "Observation/_search", &all, Some(body))
+    };
+    post(&strict, b"nonsense=1").expect_error(400);
+    let lenient = post(&[], b"nonsense=1");
+    lenient.expect(200);
+    assert_eq!(outcomes(&lenient.json()).len(), 1);
+    server
+        .send_json("POST", "Observation/_search", &json!({}))
+        .expect_error(415);
+    // System-level POST _search.
+    let reply = server.send_raw(
+        "POST",
+        "_search",
+        "application/x-www-form-urlencoded",
+        b"_type=Observation&_total=accurate",
+    );
+    reply.expect(200);
+    let b = reply.json();
+    check_searchset(&server, &b);
+    assert_eq!(b["total"], 1);
+}
+
+#[test]
+fn compartment_and_everything_errors() {
+    let server = Server::start();
+    clinical(&server);
+    // Organization defines no compartment; Foo is no type at all.
+    server.get("Organization/x/Observation").expect_error(400);
+    server.get("Foo/x/Observation").expect_error(404);
+    server.get("Patient/p1/Foo").expect_error(404);
+    server
+        .get("Patient/p1/$everything?_type=Foo")
+        .expect_error(400);
+    server
+        .get("Patient/p1/$everything?_count=1&_cursor=garbage")
+        .expect_error(400);
+    // A cursor of one patient's $everything does not page another's.
+    let b = search(&server, "Patient/p1/$everything?_count=1");
+    let next = link(&b, "next").expect("a next link");
+    let cursor = next.split_once("_cursor=").unwrap().1;
+    server
+        .get(&format!("Patient/p2/$everything?_count=1&_cursor={cursor}"))
+        .expect_error(400);
+    // $everything is a Patient operation.
+    let r = server.get("Observation/o1/$everything");
+    assert!(matches!(r.status, 400 | 404), "{} {}", r.status, r.text());
 }
