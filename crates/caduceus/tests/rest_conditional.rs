@@ -484,3 +484,49 @@ fn batch_get_search_entries_answer_with_a_searchset() {
         .count();
     assert_eq!(n, 3, "GET entries see the transaction's writes: {e}");
 }
+
+#[test]
+fn conditional_delete_of_too_many_matches_is_412_and_deletes_nothing() {
+    let server = Server::start();
+    // The server deletes up to 100 matches at once (type_level::MAX_CONDITIONAL_DELETES);
+    // beyond that, http.html#cdelete lets it refuse with 412.
+    let entries: Vec<Value> = (0..101)
+        .map(|_| json!({"resource": patient("many", "Many"), "request": {"method": "POST", "url": "Patient"}}))
+        .collect();
+    server.post("", &bundle("transaction", entries)).expect(200);
+    assert_eq!(
+        patients(&server, "Many").len(),
+        100,
+        "_count=100 caps this listing"
+    );
+    let before = versions(&server);
+    server
+        .delete(&format!("Patient?{}", by_identifier("many")))
+        .expect_error(412);
+    assert_eq!(versions(&server), before);
+    let reply = server.get("Patient?family:exact=Many&_summary=count");
+    assert_eq!(reply.json()["total"], 101);
+}
+
+#[test]
+fn if_none_exist_honours_the_return_preference() {
+    let server = Server::start();
+    let id = server.create_id(&patient("pref", "Pref"));
+    let cond = by_identifier("pref");
+    let r = server.send_json_with(
+        "POST",
+        "Patient",
+        &[
+            ("if-none-exist", cond.as_str()),
+            ("prefer", "return=minimal"),
+        ],
+        &patient("pref", "Pref"),
+    );
+    r.expect(200);
+    assert!(r.body.is_empty(), "return=minimal: {}", r.text());
+    let location = r.header("location").unwrap_or_default();
+    assert!(
+        location.contains(&format!("Patient/{id}/_history/1")),
+        "the Location of the existing version: {location}"
+    );
+}

@@ -225,12 +225,18 @@ fn token_parameters_match_codes_systems_and_modifiers() {
         ids(&server, "Patient?identifier=http://sys/one|"),
         ["a", "d"]
     );
-    // Codes are case-sensitive for code tokens.
+    // Booleans are tokens.
+    put(
+        &server,
+        json!({"resourceType": "Patient", "id": "act", "active": true}),
+    );
+    assert_eq!(ids(&server, "Patient?active=true"), ["act"]);
+    assert!(ids(&server, "Patient?active=false").is_empty());
     assert_eq!(ids(&server, "Patient?gender=female"), ["a", "d"]);
     // :not also returns resources with no value at all (search.html#token).
     assert_eq!(
         ids(&server, "Patient?gender:not=male"),
-        ["a", "c", "d", "e"]
+        ["a", "act", "c", "d", "e"]
     );
     // _id
     assert_eq!(ids(&server, "Patient?_id=b"), ["b"]);
@@ -342,6 +348,24 @@ fn date_parameters_follow_the_prefix_range_rules() {
     assert_eq!(ids(&server, "Observation?date=sa2020-01-20"), ["feb"]);
     assert_eq!(ids(&server, "Observation?date=eb2020-01-20"), ["jan"]);
     assert!(ids(&server, "Observation?date=sa2020-01-05").contains(&"feb".to_owned()));
+
+    // Instants with time zones compare as instants.
+    put(
+        &server,
+        observation(
+            "instant",
+            None,
+            "2",
+            json!({"effectiveDateTime": "2021-03-01T09:00:00Z"}),
+        ),
+    );
+    let at = |q: &str| ids(&server, &format!("Observation?code=2&date={q}"));
+    assert_eq!(at("2021-03-01T11:00:00%2B02:00"), ["instant"]);
+    assert!(at("2021-03-01T10:00:00%2B02:00").is_empty());
+    assert_eq!(at("2021-03-01T09:00:00Z"), ["instant"]);
+    assert_eq!(at("gt2021-03-01T08:59:59Z"), ["instant"]);
+    assert!(at("gt2021-03-01T09:00:00Z").is_empty());
+    assert_eq!(at("2021-03-01"), ["instant"]);
     assert!(!ids(&server, "Observation?date=sa2020-01-05").contains(&"jan".to_owned()));
 }
 
