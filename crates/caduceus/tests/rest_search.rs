@@ -1196,3 +1196,67 @@ fn compartment_and_everything_errors() {
     let r = server.get("Observation/o1/$everything");
     assert!(matches!(r.status, 400 | 404), "{} {}", r.status, r.text());
 }
+
+#[test]
+fn next_links_keep_every_result_parameter() {
+    let server = Server::start();
+    for i in 0..5 {
+        put(
+            &server,
+            patient(&format!("p{i}"), "Keep", "K", "male", None),
+        );
+        put(
+            &server,
+            observation(
+                &format!("o{i}"),
+                Some(&format!("Patient/p{i}")),
+                "K",
+                json!({}),
+            ),
+        );
+    }
+    let mut url =
+        "Observation?code=K&_include=Observation:subject&_elements=status&_count=2&_total=accurate"
+            .to_owned();
+    let mut matches = Vec::new();
+    let mut pages = 0;
+    loop {
+        let b = search(&server, &url);
+        pages += 1;
+        assert_eq!(b["total"], 5, "page {pages}: {b}");
+        let page = entries(&b, "match");
+        // Each page includes the subjects of its own matches.
+        let mut expected: Vec<String> = page
+            .iter()
+            .map(|o| format!("Patient/p{}", o.trim_start_matches("Observation/o")))
+            .collect();
+        expected.sort();
+        let mut included = entries(&b, "include");
+        included.sort();
+        assert_eq!(included, expected, "page {pages}: {b}");
+        for e in b["entry"].as_array().unwrap() {
+            if e["search"]["mode"] == "match" {
+                assert!(e["resource"].get("code").is_none(), "_elements kept: {e}");
+                assert_eq!(e["resource"]["status"], "final");
+            }
+        }
+        matches.extend(page);
+        match link(&b, "next") {
+            Some(n) => url = n,
+            None => break,
+        }
+        assert!(pages < 10);
+    }
+    assert_eq!(pages, 3);
+    matches.sort();
+    assert_eq!(
+        matches,
+        [
+            "Observation/o0",
+            "Observation/o1",
+            "Observation/o2",
+            "Observation/o3",
+            "Observation/o4"
+        ]
+    );
+}
