@@ -1013,6 +1013,20 @@ fn deleted_resources_vanish_and_updates_are_found_by_new_values() {
     // Includes do not bring back a deleted resource.
     let b = search(&server, "Observation?_include=Observation:subject");
     assert!(entries(&b, "include").is_empty(), "{b}");
+    // Nor do chains through it, or reverse chains from a deleted resource.
+    assert!(ids(&server, "Observation?subject:Patient.family=gone").is_empty());
+    put(
+        &server,
+        observation("o-a", Some("Patient/a"), "Z", json!({})),
+    );
+    assert_eq!(
+        ids(&server, "Patient?_has:Observation:subject:code=Z"),
+        ["a"]
+    );
+    server.delete("Observation/o-a").expect(200);
+    assert!(ids(&server, "Patient?_has:Observation:subject:code=Z").is_empty());
+    let b = search(&server, "Patient?_id=a&_revinclude=Observation:subject");
+    assert!(entries(&b, "include").is_empty(), "{b}");
 
     server
         .put("Patient/a", &patient("a", "Newname", "A", "female", None))
