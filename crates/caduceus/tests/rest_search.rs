@@ -1128,7 +1128,6 @@ fn unknown_types_are_404_and_unsupported_features_501() {
 /// (`caduceus-index` convert.rs `tokens`) keeps `CodeableConcept.text` only when no coding
 /// has a display, so a concept's own text cannot be searched once a coding is displayed.
 #[test]
-#[ignore = "product bug: CodeableConcept.text is not indexed for :text when a coding has a display (caduceus-index convert.rs)"]
 fn token_text_matches_the_codeable_concept_text_too() {
     let server = Server::start();
     put(

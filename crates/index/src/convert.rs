@@ -153,7 +153,15 @@ fn tokens(type_name: &str, value: &Value, push: &mut impl FnMut(IndexValue)) {
                         ));
                     }
                 }
-                if !any && text.is_some() {
+                // `:text` searches CodeableConcept.text as well as each display, so the
+                // concept's own text gets a row of its own when a coding showed another.
+                let shown = obj
+                    .get("coding")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c.get("display").and_then(Value::as_str) == text);
+                if text.is_some() && (!any || !shown) {
                     push(token(None, None, text));
                 }
             }

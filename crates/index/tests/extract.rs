@@ -106,11 +106,11 @@ fn observation_parameters() {
     });
     assert_eq!(
         rows(&o, "code"),
-        vec![token(
-            Some("http://loinc.org"),
-            Some("2345-7"),
-            Some("glucose")
-        )]
+        vec![
+            token(Some("http://loinc.org"), Some("2345-7"), Some("glucose")),
+            // The concept's own text, for `:text`.
+            token(None, None, Some("glucose serpl-mcnc")),
+        ]
     );
     match rows(&o, "subject").as_slice() {
         [
