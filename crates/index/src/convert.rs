@@ -12,8 +12,8 @@ use caduceus_model::ids::parse_date_range;
 use caduceus_store::index::{IndexRow, IndexValue};
 use serde_json::{Map, Value};
 
-use crate::normalize::normalize_string;
-use crate::units::canonical;
+use caduceus_store::index::normalize::normalize_string;
+use caduceus_store::index::units::canonical;
 
 /// Appends the rows `item` gives a parameter of type `kind`.
 pub(crate) fn convert(param: &'static str, kind: &str, item: &Item<'_>, rows: &mut Vec<IndexRow>) {

@@ -24,14 +24,12 @@
 
 mod compiled;
 mod convert;
-mod normalize;
-mod units;
 
 use caduceus_store::index::IndexRow;
 use serde_json::Value;
 
+pub use caduceus_store::index::normalize::normalize_string;
 pub use compiled::{compile_errors, params_for};
-pub use normalize::normalize_string;
 
 /// The index rows of one resource, and how many parameters could not be evaluated on it.
 #[derive(Debug, Default)]

@@ -33,11 +33,9 @@ mod cursor;
 mod filter;
 mod frag;
 mod include;
-mod normalize;
 #[cfg(test)]
 mod plan_tests;
 mod sort;
-mod units;
 mod values;
 
 use caduceus_search::{Contained, SearchQuery, Summary, Total};

@@ -7,6 +7,9 @@
 //! their precision covers, numbers and quantities with the range their precision implies,
 //! tokens as system and code, references split into type, id, version and URL.
 
+pub mod normalize;
+pub mod units;
+
 /// One index row: a search parameter (by code) and one value it takes for the resource.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexRow {

@@ -27,8 +27,8 @@
 use caduceus_search::{DateValue, NumberValue, Prefix, QuantityValue, ReferenceValue, TokenValue};
 
 use super::frag::Frag;
-use super::normalize::normalize;
-use super::units::{UCUM, canonical};
+use caduceus_store::index::normalize::normalize_string as normalize;
+use caduceus_store::index::units::{UCUM, canonical};
 
 /// The largest character: `p || MAX_CHAR` is above every string starting with `p` that
 /// does not itself continue with U+10FFFF (the exact prefix test below covers that case).

@@ -1,9 +1,13 @@
-//! UCUM units in canonical form, for the units a clinical server meets most: metric
+//! UCUM units in canonical form (shared by the indexer, which stores canonical values, and
+//! the stores, which canonicalise search values the same way), for the units a clinical server meets most: metric
 //! prefixes of gram, litre, metre, second and mole, the common time units, and a few
 //! customary ones. `5 mg` and `0.005 g` then compare equal in quantity search.
 
+/// The UCUM system URI.
+pub const UCUM: &str = "http://unitsofmeasure.org";
+
 /// The factor to the canonical unit and the canonical unit, for a UCUM code.
-pub(crate) fn canonical(code: &str) -> Option<(f64, &'static str)> {
+pub fn canonical(code: &str) -> Option<(f64, &'static str)> {
     let special = match code {
         "min" => Some((60.0, "s")),
         "h" => Some((3600.0, "s")),

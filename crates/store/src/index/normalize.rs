@@ -1,4 +1,5 @@
-//! String normalisation for string search: FHIR string search is case- and
+//! String normalisation for string search (shared by the indexer and the stores, so indexed
+//! values and search terms are reduced by the same rules): FHIR string search is case- and
 //! accent-insensitive, so values and search terms are both reduced to lower case without
 //! combining marks, with runs of whitespace collapsed.
 
