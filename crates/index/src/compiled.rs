@@ -26,6 +26,9 @@ const EXTRACTED_KINDS: &[&str] = &[
     "uri",
 ];
 
+/// Parameters stores answer from the resource itself rather than from index rows.
+pub const NOT_INDEXED: &[&str] = &["_id", "_lastUpdated"];
+
 type Compiled = Arc<[CompiledParam]>;
 
 static BY_TYPE: LazyLock<Mutex<HashMap<&'static str, Compiled>>> =
@@ -44,6 +47,9 @@ pub fn params_for(resource_type: &str) -> Compiled {
             defs::search_params(name)
                 .into_iter()
                 .filter(|d| EXTRACTED_KINDS.contains(&d.kind) && !d.expression.is_empty())
+                // Stores search `_id` and `_lastUpdated` on the resource's own columns; rows
+                // for them would only cost writes (for `_id`, one per resource).
+                .filter(|d| !NOT_INDEXED.contains(&d.code))
                 .filter_map(|def| {
                     Expression::parse(def.expression)
                         .ok()
