@@ -1,0 +1,305 @@
+//! Search over HTTP (FHIR R4 search.html), part 2: chains and reverse chains,
+//! `_include`/`_revinclude`, `_sort`, paging through `next` links while the data changes,
+//! `_total`, `_summary` and `_elements`.
+
+mod common;
+mod search_support;
+
+use common::Server;
+use search_support::*;
+use serde_json::json;
+
+// ---------------------------------------------------------------------------------------
+// Chains, reverse chains, includes, sorting
+
+#[test]
+fn chains_and_reverse_chains() {
+    let server = Server::start();
+    clinical(&server);
+    assert_eq!(
+        ids(&server, "Observation?subject:Patient.name=alpha"),
+        ["o1"]
+    );
+    assert_eq!(ids(&server, "Observation?subject.family=beta"), ["o2"]);
+    assert_eq!(ids(&server, "Observation?patient.gender=female"), ["o1"]);
+    // Depth 2: Observation → Encounter → Patient.
+    assert_eq!(
+        ids(&server, "Observation?encounter.subject.gender=female"),
+        ["o-enc"]
+    );
+    assert!(ids(&server, "Observation?encounter.subject.gender=male").is_empty());
+    // _has: patients with an observation of code A.
+    assert_eq!(
+        ids(&server, "Patient?_has:Observation:patient:code=A"),
+        ["p1"]
+    );
+    assert_eq!(
+        ids(&server, "Patient?_has:Observation:patient:code=A,B"),
+        ["p1", "p2"]
+    );
+    assert!(ids(&server, "Patient?_has:Observation:patient:code=C").is_empty());
+    assert_eq!(
+        ids(&server, "Patient?_has:Encounter:subject:status=finished"),
+        ["p1"]
+    );
+}
+
+#[test]
+fn include_iterate_and_revinclude() {
+    let server = Server::start();
+    clinical(&server);
+
+    let b = search(&server, "Observation?code=A,B&_include=Observation:subject");
+    let mut matches = entries(&b, "match");
+    matches.sort();
+    assert_eq!(matches, ["Observation/o1", "Observation/o2"]);
+    let mut included = entries(&b, "include");
+    included.sort();
+    assert_eq!(included, ["Patient/p1", "Patient/p2"]);
+
+    // Without :iterate only the matches' own references are followed.
+    let b = search(&server, "Observation?code=C&_include=Observation:encounter");
+    assert_eq!(entries(&b, "match"), ["Observation/o-enc"]);
+    assert_eq!(entries(&b, "include"), ["Encounter/e1"]);
+    let b = search(
+        &server,
+        "Observation?code=C&_include=Observation:encounter&_include:iterate=Encounter:subject",
+    );
+    assert_eq!(entries(&b, "match"), ["Observation/o-enc"]);
+    let mut included = entries(&b, "include");
+    included.sort();
+    assert_eq!(included, ["Encounter/e1", "Patient/p1"]);
+
+    let b = search(&server, "Patient?_id=p1&_revinclude=Observation:subject");
+    assert_eq!(entries(&b, "match"), ["Patient/p1"]);
+    assert_eq!(entries(&b, "include"), ["Observation/o1"]);
+    let b = search(
+        &server,
+        "Patient?_id=p1,p2&_revinclude=Observation:subject&_revinclude=Encounter:subject",
+    );
+    let mut included = entries(&b, "include");
+    included.sort();
+    assert_eq!(
+        included,
+        ["Encounter/e1", "Observation/o1", "Observation/o2"]
+    );
+    // Includes are not counted in the total.
+    let b = search(
+        &server,
+        "Patient?_id=p1&_revinclude=Observation:subject&_total=accurate",
+    );
+    assert_eq!(b["total"], 1);
+}
+
+#[test]
+fn sort_on_two_keys_ascending_and_descending() {
+    let server = Server::start();
+    put(
+        &server,
+        patient("a", "Brown", "A", "male", Some("1990-01-01")),
+    );
+    put(
+        &server,
+        patient("b", "Adams", "B", "male", Some("1970-01-01")),
+    );
+    put(
+        &server,
+        patient("c", "Brown", "C", "male", Some("1960-01-01")),
+    );
+    put(
+        &server,
+        patient("d", "Clark", "D", "male", Some("1980-01-01")),
+    );
+    let order = |q: &str| -> Vec<String> {
+        entries(&search(&server, q), "match")
+            .into_iter()
+            .map(|t| t.split_once('/').unwrap().1.to_owned())
+            .collect()
+    };
+    assert_eq!(
+        order("Patient?_sort=family,birthdate"),
+        ["b", "c", "a", "d"]
+    );
+    assert_eq!(
+        order("Patient?_sort=family,-birthdate"),
+        ["b", "a", "c", "d"]
+    );
+    assert_eq!(
+        order("Patient?_sort=-family,birthdate"),
+        ["d", "c", "a", "b"]
+    );
+    assert_eq!(order("Patient?_sort=-birthdate"), ["a", "d", "b", "c"]);
+    // Sorted paging keeps the order across pages.
+    let mut all = Vec::new();
+    let mut url = "Patient?_sort=family,-birthdate&_count=1".to_owned();
+    loop {
+        let b = search(&server, &url);
+        all.extend(entries(&b, "match"));
+        match link(&b, "next") {
+            Some(n) => url = n,
+            None => break,
+        }
+        assert!(all.len() < 10, "paging does not end");
+    }
+    assert_eq!(all, ["Patient/b", "Patient/a", "Patient/c", "Patient/d"]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Paging, totals, summaries
+
+#[test]
+fn paging_follows_next_links_while_resources_are_created() {
+    let server = Server::start();
+    let mut originals = Vec::new();
+    for i in 0..10 {
+        originals.push(server.create_id(&json!({
+            "resourceType": "Patient",
+            "name": [{"family": "Page"}],
+            "birthDate": format!("19{:02}", 50 + i),
+        })));
+    }
+    let mut seen = Vec::new();
+    let mut url = "Patient?family=page&_count=3".to_owned();
+    let mut pages = 0;
+    loop {
+        let b = search(&server, &url);
+        let page = entries(&b, "match");
+        assert!(page.len() <= 3, "a page holds at most _count matches: {b}");
+        seen.extend(page);
+        pages += 1;
+        // Two more matching resources appear between every page.
+        for _ in 0..2 {
+            server.create_id(&json!({"resourceType": "Patient", "name": [{"family": "Page"}]}));
+        }
+        match link(&b, "next") {
+            Some(n) => {
+                assert!(n.starts_with(&server.base), "next link is absolute: {n}");
+                assert!(n.contains("_cursor="), "{n}");
+                url = n;
+            }
+            None => break,
+        }
+        assert!(pages < 50, "paging does not end");
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "a resource came twice: {seen:?}");
+    for id in &originals {
+        assert!(
+            seen.contains(&format!("Patient/{id}")),
+            "Patient/{id} was skipped; saw {seen:?}"
+        );
+    }
+    assert!(pages >= 4, "10 matches at 3 a page take at least 4 pages");
+}
+
+#[test]
+fn a_tampered_or_foreign_cursor_is_a_400() {
+    let server = Server::start();
+    for i in 0..4 {
+        put(
+            &server,
+            patient(&format!("p{i}"), "Cursor", "C", "male", None),
+        );
+    }
+    put(&server, observation("o1", None, "A", json!({})));
+    let b = search(&server, "Patient?family=cursor&_count=2");
+    let next = link(&b, "next").expect("a next link");
+    let (head, cursor) = next.split_once("_cursor=").unwrap();
+    let cursor = cursor.split('&').next().unwrap();
+    // The cursor works as given.
+    search(&server, &next);
+
+    // One character changed.
+    let mut chars: Vec<char> = cursor.chars().collect();
+    let i = chars.len() / 2;
+    chars[i] = if chars[i] == 'A' { 'B' } else { 'A' };
+    let tampered: String = chars.into_iter().collect();
+    server
+        .get(&format!("{head}_cursor={tampered}"))
+        .expect_error(400);
+    // Garbage.
+    server
+        .get("Patient?family=cursor&_count=2&_cursor=not-a-cursor")
+        .expect_error(400);
+    // A cursor from another query.
+    server
+        .get(&format!("Patient?family=other&_count=2&_cursor={cursor}"))
+        .expect_error(400);
+    server
+        .get(&format!("Observation?_count=2&_cursor={cursor}"))
+        .expect_error(400);
+    // The same parameters on another type or compartment are another search: a cursor
+    // carried over would silently skip that search's results before its position.
+    let b = search(&server, "Patient?_count=2");
+    let next = link(&b, "next").expect("a next link");
+    let cursor = next.split_once("_cursor=").unwrap().1;
+    server
+        .get(&format!("Observation?_count=2&_cursor={cursor}"))
+        .expect_error(400);
+    server
+        .get(&format!("?_type=Observation&_count=2&_cursor={cursor}"))
+        .expect_error(400);
+}
+
+#[test]
+fn total_summary_and_elements() {
+    let server = Server::start();
+    for i in 0..5 {
+        let mut p = patient(&format!("p{i}"), "Sum", "S", "female", Some("2000-01-01"));
+        p["text"] = json!({"status": "generated", "div": "<div xmlns=\"http://www.w3.org/1999/xhtml\">Patient</div>"});
+        put(&server, p);
+    }
+    put(&server, patient("other", "Other", "O", "male", None));
+
+    let b = search(&server, "Patient?family=sum&_total=accurate&_count=2");
+    assert_eq!(b["total"], 5);
+    assert_eq!(entries(&b, "match").len(), 2);
+
+    let b = search(&server, "Patient?family=sum&_summary=count");
+    assert_eq!(b["total"], 5);
+    assert!(
+        b["entry"].as_array().is_none_or(|e| e.is_empty()),
+        "_summary=count has no entries: {b}"
+    );
+
+    let b = search(&server, "Patient?_id=p1&_summary=data");
+    let r = &b["entry"][0]["resource"];
+    assert!(r.get("text").is_none(), "_summary=data removes text: {r}");
+    assert_eq!(r["gender"], "female");
+
+    let b = search(&server, "Patient?_id=p1&_summary=text");
+    let r = &b["entry"][0]["resource"];
+    assert!(r.get("text").is_some(), "{r}");
+    assert!(
+        r.get("gender").is_none(),
+        "_summary=text keeps only text: {r}"
+    );
+
+    let b = search(&server, "Patient?family=sum&_elements=gender,birthDate");
+    assert_eq!(entries(&b, "match").len(), 5);
+    for e in b["entry"].as_array().unwrap() {
+        let r = e["resource"].as_object().unwrap();
+        let mut keys: Vec<&str> = r.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["birthDate", "gender", "id", "meta", "resourceType"],
+            "{r:?}"
+        );
+        assert!(
+            r["meta"]["tag"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t["code"] == "SUBSETTED"
+                    && t["system"] == "http://terminology.hl7.org/CodeSystem/v3-ObservationValue"),
+            "a subsetted resource carries the SUBSETTED tag: {r:?}"
+        );
+    }
+    // Without _elements the stored resource comes back untouched, without the tag.
+    let read = server.get("Patient/p1").json();
+    let b = search(&server, "Patient?_id=p1");
+    assert_eq!(b["entry"][0]["resource"], read);
+}
