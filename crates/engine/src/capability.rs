@@ -21,14 +21,15 @@ pub const TYPE_INTERACTIONS: &[&str] = &[
     "search-type",
 ];
 
-/// Search parameter types that searches execute (composite and special ones are not
-/// indexed yet, so they are not claimed).
+/// Search parameter types that searches execute (special ones are not indexed, so they are
+/// not claimed).
 pub const SEARCHED_KINDS: &[&str] = &[
     "number",
     "date",
     "string",
     "token",
     "reference",
+    "composite",
     "quantity",
     "uri",
 ];

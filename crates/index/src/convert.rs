@@ -4,7 +4,9 @@
 //! search page: string parameters match the parts of a HumanName or Address, token
 //! parameters the codings of a CodeableConcept and the system/value of an Identifier,
 //! date parameters the range of a date, dateTime, instant, Period or Timing event, and so
-//! on.
+//! on. Two additions serve modifiers: an Identifier also gives, per `Identifier.type` coding,
+//! a `(type coding, value)` composite for `:of-type`, and a Reference its
+//! `Reference.identifier` as a token for `:identifier`.
 
 use caduceus_fhirpath::Item;
 use caduceus_model::defs::{self, NONE};
@@ -17,7 +19,13 @@ use caduceus_store::index::units::canonical;
 
 /// Appends the rows `item` gives a parameter of type `kind`.
 pub(crate) fn convert(param: &'static str, kind: &str, item: &Item<'_>, rows: &mut Vec<IndexRow>) {
-    let mut push = |value| rows.push(IndexRow { param, value });
+    values(kind, item, &mut |value| {
+        rows.push(IndexRow { param, value })
+    });
+}
+
+/// Passes `push` the values `item` gives a parameter of type `kind`.
+pub(crate) fn values(kind: &str, item: &Item<'_>, push: &mut impl FnMut(IndexValue)) {
     match item {
         Item::Node(node) => {
             let type_name = if node.ty == NONE {
@@ -26,13 +34,13 @@ pub(crate) fn convert(param: &'static str, kind: &str, item: &Item<'_>, rows: &m
                 defs::type_def(node.ty).name
             };
             if let Some(value) = node.value {
-                convert_node(kind, type_name, value, &mut push)
+                convert_node(kind, type_name, value, push)
             }
         }
         other => {
             // A value the expression computed (e.g. a string from a function).
             if let Some(text) = other.to_text() {
-                convert_node(kind, "string", &Value::String(text), &mut push);
+                convert_node(kind, "string", &Value::String(text), push);
             }
         }
     }
@@ -175,6 +183,7 @@ fn tokens(type_name: &str, value: &Value, push: &mut impl FnMut(IndexValue)) {
                     str_of(obj, "value"),
                     type_text,
                 ));
+                identifier_types(obj, push);
             }
             "ContactPoint" => push(token(str_of(obj, "system"), str_of(obj, "value"), None)),
             // Coding and anything coding-shaped.
@@ -185,6 +194,29 @@ fn tokens(type_name: &str, value: &Value, push: &mut impl FnMut(IndexValue)) {
             )),
         },
         _ => {}
+    }
+}
+
+/// For `:of-type`: one `(type coding, value)` composite per coding of `Identifier.type`
+/// that has a code, when the identifier has a value.
+fn identifier_types(identifier: &Map<String, Value>, push: &mut impl FnMut(IndexValue)) {
+    let Some(value) = str_of(identifier, "value") else {
+        return;
+    };
+    let codings = identifier
+        .get("type")
+        .and_then(|t| t.get("coding"))
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_object);
+    for coding in codings {
+        if let Some(code) = str_of(coding, "code") {
+            push(IndexValue::Composite(vec![
+                token(str_of(coding, "system"), Some(code), None),
+                token(str_of(identifier, "system"), Some(value), None),
+            ]));
+        }
     }
 }
 
@@ -208,6 +240,14 @@ fn references(type_name: &str, value: &Value, push: &mut impl FnMut(IndexValue))
                 && let Some(v) = parse_reference(reference)
             {
                 push(v);
+            }
+            // `:identifier` matches `Reference.identifier` as a token (system|value): a
+            // token row of the reference parameter.
+            if let Some(identifier) = obj.get("identifier").and_then(Value::as_object) {
+                let (system, value) = (str_of(identifier, "system"), str_of(identifier, "value"));
+                if system.is_some() || value.is_some() {
+                    push(token(system, value, None));
+                }
             }
         }
         _ => {}

@@ -15,21 +15,31 @@
 //!   because refusing clinical data for an indexing limitation would be worse than a search
 //!   that misses it. Tests assert that no official expression fails to parse and that the
 //!   official examples and Synthea extract without evaluation errors.
-//! - `special` and `composite` parameters are not extracted here (composites need their
-//!   component definitions; `near` needs geometry).
+//! - Composite parameters (`composite`) give one [`caduceus_store::index::IndexValue::Composite`]
+//!   tuple per combination of component values *of the same element*: the composite's
+//!   expression selects elements (an Observation, each `Observation.component`), and every
+//!   component expression is evaluated on one element at a time, so an Observation with two
+//!   components never pairs the code of one with the value of the other. R4's one composite
+//!   whose published component expressions are swapped (DocumentReference `relationship`)
+//!   is corrected in `compiled`.
+//! - Token parameters on Identifiers also give `(type coding, value)` composites for
+//!   `:of-type`, and reference parameters give `Reference.identifier` as a token for
+//!   `:identifier`.
+//! - `special` parameters are not extracted here (`near` needs geometry).
 //!
 //! Invariant: knows nothing of storage engines or HTTP; depends on the model, the FHIRPath
 //! engine and the index row types of `caduceus-store`.
 #![deny(missing_docs)]
 
 mod compiled;
+mod composite;
 mod convert;
 
 use caduceus_store::index::IndexRow;
 use serde_json::Value;
 
 pub use caduceus_store::index::normalize::normalize_string;
-pub use compiled::{compile_errors, params_for};
+pub use compiled::{CompiledComponent, CompiledParam, compile_errors, params_for};
 
 /// The index rows of one resource, and how many parameters could not be evaluated on it.
 #[derive(Debug, Default)]
@@ -50,6 +60,13 @@ pub fn extract(resource: &Value) -> Extraction {
     let ctx = caduceus_fhirpath::Context::new();
     for param in params_for(resource_type).iter() {
         match param.expression.evaluate(resource, &ctx) {
+            Ok(items) if !param.components.is_empty() => {
+                let mut rows = Vec::new();
+                match composite::extract(param, &items, resource, &ctx, &mut rows) {
+                    Ok(()) => out.rows.extend(rows),
+                    Err(_) => out.failed_params.push(param.def.code),
+                }
+            }
             Ok(items) => {
                 for item in &items {
                     convert::convert(param.def.code, param.def.kind, item, &mut out.rows);

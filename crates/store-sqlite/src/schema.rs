@@ -136,6 +136,32 @@ CREATE INDEX idx_uri_lookup ON idx_uri (tenant, type, param, value);
 CREATE INDEX idx_uri_resource ON idx_uri (tenant, type, id);
 "#,
     },
+    Migration {
+        version: 3,
+        name: "composite index",
+        sql: r#"
+-- Composite search parameters (code-value-quantity, component-code-value-quantity,
+-- context-type-value, ...) and `:of-type` on identifiers: one row per tuple of component
+-- values taken from the same element. Component k (1..3; NULL past the last) uses the
+-- columns of its kind (caduceus-store-sqlite index_rows.rs): token system/code; string
+-- code = normalised, text = as written; uri code; reference system = target type,
+-- code = target id, version, text = url; number value/low/high; quantity value/low/high,
+-- system/code and canon_value/canon_code; date low/high = start/end µs. low_k and high_k
+-- have no type affinity so µs integers stay integers. The lookup index makes the first
+-- component (a token, or the reference of DocumentReference `relationship`) a seek.
+CREATE TABLE idx_composite (
+    tenant INTEGER NOT NULL, type TEXT NOT NULL, id TEXT NOT NULL, param TEXT NOT NULL,
+    system_1 TEXT, code_1 TEXT, text_1 TEXT, version_1 TEXT,
+    value_1 REAL, low_1, high_1, canon_value_1 REAL, canon_code_1 TEXT,
+    system_2 TEXT, code_2 TEXT, text_2 TEXT, version_2 TEXT,
+    value_2 REAL, low_2, high_2, canon_value_2 REAL, canon_code_2 TEXT,
+    system_3 TEXT, code_3 TEXT, text_3 TEXT, version_3 TEXT,
+    value_3 REAL, low_3, high_3, canon_value_3 REAL, canon_code_3 TEXT
+);
+CREATE INDEX idx_composite_lookup ON idx_composite (tenant, type, param, code_1, system_1, code_2);
+CREATE INDEX idx_composite_resource ON idx_composite (tenant, type, id);
+"#,
+    },
 ];
 
 /// The newest schema version this binary knows.

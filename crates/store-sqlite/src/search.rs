@@ -10,7 +10,8 @@
 //! - `values`: each parameter type's comparison of a searched value with an indexed one
 //!   (prefixes on ranges, string normalisation, token and reference forms, units);
 //! - `sort`: `_sort` values and the keyset condition; `cursor`: the opaque cursor;
-//! - `include`: `_include`/`_revinclude` (`:iterate`) for the page's matches.
+//! - `include`: `_include`/`_revinclude` (`:iterate`) for the page's matches;
+//! - `composite`: composite parameters and token `:of-type`, over `idx_composite`.
 //!
 //! Paging is keyset: without `_sort` the order is (type, id), the primary key of
 //! `resources`, so a page is an index range; with `_sort` the matches with their sort values
@@ -21,14 +22,13 @@
 //! Each page runs in one read transaction, so its total, matches and includes come from the
 //! same snapshot.
 //!
-//! Not supported (`StoreError::Unsupported`, naming the feature, never a value): composite
-//! parameters (the indexer extracts no composite rows); `near`, `_text`, `_content`, `_list`,
+//! Not supported (`StoreError::Unsupported`, naming the feature, never a value): `near`, `_text`, `_content`, `_list`,
 //! `_filter` (special parameters); token `:in`, `:not-in`, `:above`, `:below` (no
-//! terminology service); token `:of-type` and reference `:identifier` (the index keeps
-//! neither identifier types nor `Reference.identifier`); reference `:above`/`:below`;
+//! terminology service); reference `:above`/`:below`;
 //! `_contained=true|both` (contained resources are not indexed); more than 400 OR values in
 //! one criterion (SQLite's compound-select limit).
 
+mod composite;
 mod cursor;
 mod filter;
 mod frag;

@@ -6,6 +6,14 @@
 //! case and accents (and exact for `:exact`), dates as the half-open range of microseconds
 //! their precision covers, numbers and quantities with the range their precision implies,
 //! tokens as system and code, references split into type, id, version and URL.
+//!
+//! Two searches reuse these forms rather than adding their own:
+//! - a reference parameter's `Reference.identifier` is a [`IndexValue::Token`] row of that
+//!   reference parameter (what `subject:identifier=system|value` matches);
+//! - a composite parameter's value is an [`IndexValue::Composite`]: one tuple of component
+//!   values taken from the same element; and a token parameter on an `Identifier` also gets
+//!   a composite `(type coding, identifier value)` per `Identifier.type` coding, which
+//!   `identifier:of-type=system|code|value` matches.
 
 pub mod normalize;
 pub mod units;
@@ -87,6 +95,11 @@ pub enum IndexValue {
     },
     /// `uri`.
     Uri(String),
+    /// `composite`: one value per component, in the composite's component order, all taken
+    /// from the same element the composite's expression selects (never [`IndexValue::Composite`]
+    /// themselves). Under a token parameter on an Identifier: `[Token(type system, type code),
+    /// Token(identifier system, identifier value)]`, for `:of-type`.
+    Composite(Vec<IndexValue>),
 }
 
 impl IndexValue {
@@ -100,6 +113,7 @@ impl IndexValue {
             IndexValue::Number { .. } => "number",
             IndexValue::Quantity { .. } => "quantity",
             IndexValue::Uri(_) => "uri",
+            IndexValue::Composite(_) => "composite",
         }
     }
 }

@@ -21,12 +21,19 @@
 //! A search over several types (system search, `_type`, `Patient/1/*`) uses sets of
 //! (type, id) pairs restricted with `x.type IN (types)`, compared as `(r.type, r.id) IN`,
 //! so it too is driven by the index rows that match rather than by the searched types.
+//!
+//! Composite values are one `idx_composite` row whose every component matches in its
+//! position (`composite`), sought by the first component through `idx_composite_lookup`;
+//! token `:of-type` reads the `(type coding, value)` tuples of the identifier parameter
+//! there too, and reference `:identifier` reads the reference parameter's token rows
+//! (`Reference.identifier`) in `idx_token`.
 
 use caduceus_search::{
     CompartmentFilter, Criterion, Link, Modifier, ParamKind, SearchQuery, SearchValue,
 };
 use caduceus_store::StoreError;
 
+use super::composite;
 use super::frag::Frag;
 use super::values;
 
@@ -285,8 +292,20 @@ fn table(kind: ParamKind) -> Option<&'static str> {
         ParamKind::Number => "idx_number",
         ParamKind::Quantity => "idx_quantity",
         ParamKind::Uri => "idx_uri",
-        ParamKind::Composite | ParamKind::Special => return None,
+        ParamKind::Composite => "idx_composite",
+        ParamKind::Special => return None,
     })
+}
+
+/// The index table a criterion reads: its parameter type's, except token `:of-type` (the
+/// identifier type tuples are in `idx_composite`) and reference `:identifier`
+/// (`Reference.identifier` is a token row of the reference parameter).
+fn table_for(kind: ParamKind, modifier: Option<Modifier>) -> Option<&'static str> {
+    match (kind, modifier) {
+        (ParamKind::Token, Some(Modifier::OfType)) => Some("idx_composite"),
+        (ParamKind::Reference, Some(Modifier::Identifier)) => Some("idx_token"),
+        _ => table(kind),
+    }
 }
 
 /// The set of one parameter criterion (no chain left).
@@ -306,11 +325,8 @@ fn param_set(tenant: i64, ty: Ty<'_>, c: &Criterion, now: i64) -> Result<Set, St
             "more than {MAX_VALUES} values for one parameter"
         )));
     }
-    let Some(table) = table(kind) else {
-        return Err(unsupported(match kind {
-            ParamKind::Composite => "composite parameters (not indexed)".to_owned(),
-            _ => format!("the {code} parameter"),
-        }));
+    let Some(table) = table_for(kind, c.modifier) else {
+        return Err(unsupported(format!("the {code} parameter")));
     };
     let mut negate = false;
     let mut f = Frag::new();
@@ -347,6 +363,9 @@ fn value_cond(
             Some(Modifier::Contains) => values::string_contains(f, s),
             Some(m) => return Err(unsupported(format!("string :{}", m.code()))),
         },
+        (ParamKind::Token, SearchValue::OfType(v)) if modifier == Some(Modifier::OfType) => {
+            composite::of_type(f, v)
+        }
         (ParamKind::Token, SearchValue::Token(t)) => match modifier {
             None => values::token(f, t),
             Some(Modifier::Not) => {
@@ -360,6 +379,12 @@ fn value_cond(
         }
         (ParamKind::Token, _) if modifier.is_some() => {
             return Err(token_modifier(modifier.unwrap_or(Modifier::Text)));
+        }
+        (ParamKind::Reference, SearchValue::Token(t)) if modifier == Some(Modifier::Identifier) => {
+            values::token(f, t)
+        }
+        (ParamKind::Composite, SearchValue::Composite(parts)) if modifier.is_none() => {
+            composite::composite(f, parts, now)?
         }
         (ParamKind::Reference, SearchValue::Reference(r)) => match modifier {
             None => values::reference(f, r, None),
@@ -394,7 +419,6 @@ fn value_cond(
 /// Token modifiers without an implementation, with the reason.
 fn token_modifier(m: Modifier) -> StoreError {
     match m {
-        Modifier::OfType => unsupported("token :of-type (identifier types are not indexed)"),
         Modifier::In | Modifier::NotIn | Modifier::Above | Modifier::Below => {
             unsupported(format!("token :{} (no terminology service)", m.code()))
         }
@@ -402,14 +426,9 @@ fn token_modifier(m: Modifier) -> StoreError {
     }
 }
 
-/// Reference modifiers without an implementation, with the reason.
+/// Reference modifiers without an implementation.
 fn reference_modifier(m: Modifier) -> StoreError {
-    match m {
-        Modifier::Identifier => {
-            unsupported("reference :identifier (Reference.identifier is not indexed)")
-        }
-        _ => unsupported(format!("reference :{}", m.code())),
-    }
+    unsupported(format!("reference :{}", m.code()))
 }
 
 /// `:missing=true|false`: the resources without (with) any index row for the parameter.

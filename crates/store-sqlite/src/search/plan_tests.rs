@@ -183,3 +183,69 @@ fn several_types_are_driven_by_the_index_rows() {
     let p = plan_many(&conn, &[("_id", "a")]);
     assert!(!p.contains("CORRELATED"), "{p}");
 }
+
+#[test]
+fn composite_seeks_its_first_component() {
+    let conn = db();
+    let p = plan(
+        &conn,
+        "Observation",
+        &[("code-value-quantity", "http://loinc.org|8867-4$gt80")],
+    );
+    assert_seeks_resources(&p);
+    assert!(
+        p.contains(
+            "idx_composite_lookup (tenant=? AND type=? AND param=? AND code_1=? AND system_1=?)"
+        ),
+        "{p}"
+    );
+    // A code without a system still seeks the code.
+    let p = plan(
+        &conn,
+        "Observation",
+        &[(
+            "component-code-value-quantity",
+            "8480-6$lt130|http://unitsofmeasure.org|mm[Hg]",
+        )],
+    );
+    assert_seeks_resources(&p);
+    assert!(
+        p.contains("idx_composite_lookup (tenant=? AND type=? AND param=? AND code_1=?)"),
+        "{p}"
+    );
+}
+
+#[test]
+fn of_type_seeks_the_type_code_and_value() {
+    let conn = db();
+    let p = plan(
+        &conn,
+        "Patient",
+        &[(
+            "identifier:of-type",
+            "http://terminology.hl7.org/CodeSystem/v2-0203|MR|A1",
+        )],
+    );
+    assert_seeks_resources(&p);
+    assert!(
+        p.contains(
+            "idx_composite_lookup (tenant=? AND type=? AND param=? AND code_1=? AND system_1=? AND code_2=?)"
+        ),
+        "{p}"
+    );
+}
+
+#[test]
+fn reference_identifier_seeks_token_rows() {
+    let conn = db();
+    let p = plan(
+        &conn,
+        "Observation",
+        &[("subject:identifier", "urn:mrn|A1")],
+    );
+    assert_seeks_resources(&p);
+    assert!(
+        p.contains("idx_token_lookup (tenant=? AND type=? AND param=? AND code=? AND system=?)"),
+        "{p}"
+    );
+}

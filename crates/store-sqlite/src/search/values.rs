@@ -23,6 +23,9 @@
 //! substring test that needs no escaping); `:exact` is equality on the text as written.
 //! Uri `:below` is the same prefix test on the URI and `:above` its reverse (the indexed
 //! URI is a prefix of the searched one).
+//!
+//! Composite components (`search/composite.rs`) use these same comparisons over the
+//! columns of their position in `idx_composite` (the `*_in` forms take the columns).
 
 use caduceus_search::{DateValue, NumberValue, Prefix, QuantityValue, ReferenceValue, TokenValue};
 
@@ -69,10 +72,15 @@ pub(crate) fn string_contains(f: &mut Frag, term: &str) {
 
 /// `token`: `code`, `system|code`, `|code`, `system|`.
 pub(crate) fn token(f: &mut Frag, v: &TokenValue) {
+    token_in(f, "x.system", "x.code", v);
+}
+
+/// [`token`] over the given system and code columns (composite components).
+pub(crate) fn token_in(f: &mut Frag, system_col: &str, code_col: &str, v: &TokenValue) {
     let mut parts = 0;
     f.push("(");
     if let Some(code) = &v.code {
-        f.push("x.code = ").bind(code.clone());
+        f.push(code_col).push(" = ").bind(code.clone());
         parts += 1;
     }
     match v.system.as_deref() {
@@ -81,14 +89,14 @@ pub(crate) fn token(f: &mut Frag, v: &TokenValue) {
             if parts > 0 {
                 f.push(" AND ");
             }
-            f.push("x.system IS NULL");
+            f.push(system_col).push(" IS NULL");
             parts += 1;
         }
         Some(s) => {
             if parts > 0 {
                 f.push(" AND ");
             }
-            f.push("x.system = ").bind(s.to_owned());
+            f.push(system_col).push(" = ").bind(s.to_owned());
             parts += 1;
         }
     }
@@ -108,9 +116,33 @@ pub(crate) fn token_text(f: &mut Frag, term: &str) {
         .push(") > 0)");
 }
 
+/// The columns a reference is compared on.
+pub(crate) struct RefCols<'a> {
+    pub target_type: &'a str,
+    pub target_id: &'a str,
+    pub version: &'a str,
+    pub url: &'a str,
+}
+
 /// `reference`: local (`Type/id`, bare id, with version) or by URL; `only_type` from
 /// `:[type]`.
 pub(crate) fn reference(f: &mut Frag, v: &ReferenceValue, only_type: Option<&str>) {
+    let cols = RefCols {
+        target_type: "x.target_type",
+        target_id: "x.target_id",
+        version: "x.target_version",
+        url: "x.url",
+    };
+    reference_in(f, &cols, v, only_type);
+}
+
+/// [`reference`] over the given columns (composite components).
+pub(crate) fn reference_in(
+    f: &mut Frag,
+    c: &RefCols<'_>,
+    v: &ReferenceValue,
+    only_type: Option<&str>,
+) {
     f.push("(");
     match v {
         ReferenceValue::Local {
@@ -118,23 +150,35 @@ pub(crate) fn reference(f: &mut Frag, v: &ReferenceValue, only_type: Option<&str
             id,
             version,
         } => {
-            f.push("x.target_id = ").bind(id.clone());
+            f.push(c.target_id).push(" = ").bind(id.clone());
             if let Some(t) = resource_type {
-                f.push(" AND x.target_type = ").bind(t.to_string());
+                f.push(" AND ")
+                    .push(c.target_type)
+                    .push(" = ")
+                    .bind(t.to_string());
             }
             if let Some(ver) = version {
-                f.push(" AND x.target_version = ").bind(ver.clone());
+                f.push(" AND ")
+                    .push(c.version)
+                    .push(" = ")
+                    .bind(ver.clone());
             }
         }
         ReferenceValue::Url { url, version } => {
-            f.push("x.url = ").bind(url.clone());
+            f.push(c.url).push(" = ").bind(url.clone());
             if let Some(ver) = version {
-                f.push(" AND x.target_version = ").bind(ver.clone());
+                f.push(" AND ")
+                    .push(c.version)
+                    .push(" = ")
+                    .bind(ver.clone());
             }
         }
     }
     if let Some(t) = only_type {
-        f.push(" AND x.target_type = ").bind(t.to_owned());
+        f.push(" AND ")
+            .push(c.target_type)
+            .push(" = ")
+            .bind(t.to_owned());
     }
     f.push(")");
 }
@@ -209,7 +253,7 @@ pub(crate) fn date(f: &mut Frag, start_col: &str, end_col: &str, v: &DateValue, 
 }
 
 /// The searched number as f64s: (value, low, high), each multiplied by `factor`.
-fn scaled(n: &NumberValue, factor: f64) -> (f64, f64, f64) {
+pub(crate) fn scaled(n: &NumberValue, factor: f64) -> (f64, f64, f64) {
     (
         n.value.to_f64() * factor,
         n.low.to_f64() * factor,
@@ -219,7 +263,12 @@ fn scaled(n: &NumberValue, factor: f64) -> (f64, f64, f64) {
 
 /// A number comparison over columns `value`, `low`, `high` (`low`/`high`: the indexed
 /// value's precision range).
-fn number_cols(f: &mut Frag, cols: (&str, &str, &str), prefix: Prefix, n: (f64, f64, f64)) {
+pub(crate) fn number_cols(
+    f: &mut Frag,
+    cols: (&str, &str, &str),
+    prefix: Prefix,
+    n: (f64, f64, f64),
+) {
     let (vc, lc, hc) = cols;
     let (v, lo, hi) = n;
     match prefix {
@@ -263,31 +312,58 @@ pub(crate) fn number(f: &mut Frag, n: &NumberValue) {
     number_cols(f, ("x.value", "x.low", "x.high"), n.prefix, scaled(n, 1.0));
 }
 
+/// The columns a quantity is compared on.
+pub(crate) struct QtyCols<'a> {
+    pub value: &'a str,
+    pub low: &'a str,
+    pub high: &'a str,
+    pub system: &'a str,
+    pub code: &'a str,
+    pub canonical_value: &'a str,
+    pub canonical_code: &'a str,
+}
+
 /// `quantity`: the number, plus the unit. A UCUM unit the canonical table knows compares
 /// canonical values (`5 mg` finds `0.005 g`); any other unit compares system and code
 /// (the index keeps the unit text as code when there is no code).
 pub(crate) fn quantity(f: &mut Frag, q: &QuantityValue) {
+    let cols = QtyCols {
+        value: "x.value",
+        low: "x.low",
+        high: "x.high",
+        system: "x.system",
+        code: "x.code",
+        canonical_value: "x.canonical_value",
+        canonical_code: "x.canonical_code",
+    };
+    quantity_in(f, &cols, q);
+}
+
+/// [`quantity`] over the given columns (composite components).
+pub(crate) fn quantity_in(f: &mut Frag, c: &QtyCols<'_>, q: &QuantityValue) {
     let canon = match (q.system.as_deref(), q.code.as_deref()) {
         (Some(UCUM), Some(code)) => canonical(code),
         _ => None,
     };
     f.push("(");
     if let Some((factor, unit)) = canon {
-        f.push("x.canonical_code = ").text(unit).push(" AND ");
-        let cols = (
-            "x.canonical_value",
-            "x.canonical_value",
-            "x.canonical_value",
-        );
+        f.push(c.canonical_code)
+            .push(" = ")
+            .text(unit)
+            .push(" AND ");
+        let cols = (c.canonical_value, c.canonical_value, c.canonical_value);
         number_cols(f, cols, q.number.prefix, scaled(&q.number, factor));
     } else {
         if let Some(system) = &q.system {
-            f.push("x.system = ").bind(system.clone()).push(" AND ");
+            f.push(c.system)
+                .push(" = ")
+                .bind(system.clone())
+                .push(" AND ");
         }
         if let Some(code) = &q.code {
-            f.push("x.code = ").bind(code.clone()).push(" AND ");
+            f.push(c.code).push(" = ").bind(code.clone()).push(" AND ");
         }
-        let cols = ("x.value", "x.low", "x.high");
+        let cols = (c.value, c.low, c.high);
         number_cols(f, cols, q.number.prefix, scaled(&q.number, 1.0));
     }
     f.push(")");
