@@ -9,6 +9,7 @@
 //! Generation is deterministic (every table is sorted), so the committed output can be checked
 //! for staleness by regenerating in memory and comparing; see the test at the end of this file.
 
+mod constraints;
 mod emit;
 mod package;
 mod search;

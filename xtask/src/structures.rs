@@ -61,7 +61,20 @@ pub struct Element {
     /// The value set of a required binding on a `code`, `Coding` or `CodeableConcept` element
     /// (version stripped).
     pub binding: Option<String>,
+    /// `isSummary`: part of the `_summary=true` view.
+    pub summary: bool,
+    /// The error-severity invariants of the element itself when it has no node of its own
+    /// (those of backbone elements are on their [`Node`]).
+    pub constraints: Vec<Constraint>,
     content_ref: Option<String>,
+}
+
+/// One invariant (`ElementDefinition.constraint`) of severity `error`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Constraint {
+    pub key: String,
+    pub expression: String,
+    pub human: String,
 }
 
 impl Element {
@@ -81,6 +94,9 @@ pub struct Node {
     /// The element path, e.g. `Patient.contact`.
     pub path: String,
     pub elements: Vec<Element>,
+    /// The error-severity invariants of every instance of the node: those of the type's
+    /// root element, or of the backbone element.
+    pub constraints: Vec<Constraint>,
 }
 
 /// All types (sorted by name) and all nodes.
@@ -188,6 +204,7 @@ fn build_type(
         nodes.push(Node {
             path: (*p).to_owned(),
             elements: Vec::new(),
+            constraints: Vec::new(),
         });
     }
     if parents.is_empty() {
@@ -195,7 +212,11 @@ fn build_type(
         nodes.push(Node {
             path: name.clone(),
             elements: Vec::new(),
+            constraints: Vec::new(),
         });
+    }
+    if let Some(first) = elements.first() {
+        nodes[root].constraints = constraints_of(first);
     }
 
     let mut regex = String::new();
@@ -257,13 +278,20 @@ fn build_type(
             .get("contentReference")
             .and_then(Value::as_str)
             .map(|r| r.trim_start_matches('#').to_owned());
+        let own_node = node_by_path.get(path).copied().filter(|&n| n >= root);
+        let mut constraints = constraints_of(e);
+        if let Some(n) = own_node {
+            nodes[n].constraints = std::mem::take(&mut constraints);
+        }
         let element = Element {
             name: elem_name.to_owned(),
             min,
             max,
             types,
-            node: node_by_path.get(path).copied().filter(|&n| n >= root),
+            node: own_node,
             binding,
+            summary: e.get("isSummary").and_then(Value::as_bool).unwrap_or(false),
+            constraints,
             content_ref,
         };
         let parent_node = *node_by_path
@@ -285,6 +313,26 @@ fn build_type(
         regex,
         node: root,
     })
+}
+
+/// The invariants of an element definition that Caduceus evaluates: severity `error` and
+/// not in [`crate::constraints::SKIPPED`], sorted by key.
+fn constraints_of(e: &Value) -> Vec<Constraint> {
+    let mut out: Vec<Constraint> = arr_of(e, "constraint")
+        .iter()
+        .filter(|c| str_of(c, "severity") == "error")
+        .filter(|c| !crate::constraints::is_skipped(str_of(c, "key")))
+        .filter(|c| !str_of(c, "expression").is_empty())
+        .map(|c| Constraint {
+            key: str_of(c, "key").to_owned(),
+            expression: crate::constraints::expression(str_of(c, "key"), str_of(c, "expression"))
+                .to_owned(),
+            human: crate::constraints::short_human(str_of(c, "human")),
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Primitives specialising a number type are JSON numbers too: the 4.0.1 definitions give

@@ -5,9 +5,12 @@
 //! Links: `self` is the canonical form of the query (so equal searches have equal links)
 //! plus the page's cursor; `next` carries the store's cursor for the following page in our
 //! own `_cursor` parameter. `_summary` and `_elements` are applied to each entry (the only
-//! case where stored resources are re-parsed on a read path).
+//! case where stored resources are re-parsed on a read path); reads apply them the same way
+//! ([`Engine::subset`]), `_summary=true` by the definitions' `isSummary` flags ([`summary`]).
 
-use caduceus_model::{Issue, IssueCode, OperationOutcome};
+mod summary;
+
+use caduceus_model::OperationOutcome;
 use caduceus_search::{Handling, ParseOptions, SearchQuery, Summary};
 use caduceus_store::StoredVersion;
 use serde_json::{Value, json};
@@ -76,9 +79,6 @@ impl Engine {
     /// Runs a search and answers with a `searchset` Bundle.
     pub async fn search(&self, request: &SearchRequest, base: &str) -> Result<Vec<u8>, FhirError> {
         let query = self.parse_search(request, base)?;
-        if let Some(e) = unsupported_summary(&query) {
-            return Err(e);
-        }
         let cursor = request
             .params
             .iter()
@@ -151,15 +151,31 @@ fn search_path(request: &SearchRequest) -> String {
 /// for less.
 fn shape(v: &StoredVersion, query: &SearchQuery) -> Option<Vec<u8>> {
     let body = v.body.as_deref()?;
-    let summary = query.summary.filter(|s| !matches!(s, Summary::False));
-    if summary.is_none() && query.elements.is_empty() {
-        return Some(body.to_vec());
+    Some(subset_body(
+        body,
+        &v.resource_type,
+        query.summary,
+        &query.elements,
+    ))
+}
+
+/// `body` reduced as `_summary` and `_elements` ask (unchanged when they ask for all).
+fn subset_body(
+    body: &[u8],
+    resource_type: &str,
+    summary: Option<Summary>,
+    elements: &[String],
+) -> Vec<u8> {
+    let summary = summary.filter(|s| !matches!(s, Summary::False | Summary::Count));
+    if summary.is_none() && elements.is_empty() {
+        return body.to_vec();
     }
     let Ok(Value::Object(mut resource)) = serde_json::from_slice::<Value>(body) else {
-        return Some(body.to_vec());
+        return body.to_vec();
     };
     let keep_always = ["resourceType", "id", "meta"];
     match summary {
+        Some(Summary::True) => summary::summarize_resource(&mut resource),
         Some(Summary::Data) => {
             resource.remove("text");
         }
@@ -168,14 +184,13 @@ fn shape(v: &StoredVersion, query: &SearchQuery) -> Option<Vec<u8>> {
         }
         _ => {}
     }
-    if !query.elements.is_empty() {
-        let wanted: Vec<&str> = query
-            .elements
+    if !elements.is_empty() {
+        let wanted: Vec<&str> = elements
             .iter()
             .map(|e| {
                 e.rsplit_once('.').map_or(
                     e.as_str(),
-                    |(t, name)| if t == v.resource_type { name } else { e },
+                    |(t, name)| if t == resource_type { name } else { e },
                 )
             })
             .collect();
@@ -188,21 +203,53 @@ fn shape(v: &StoredVersion, query: &SearchQuery) -> Option<Vec<u8>> {
             tags.push(json!({"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"}));
         }
     }
-    serde_json::to_vec(&Value::Object(resource)).ok()
+    serde_json::to_vec(&Value::Object(resource)).unwrap_or_else(|_| body.to_vec())
 }
 
-/// `_summary=true` needs the definitions' summary flags, which the model does not carry yet.
-pub(crate) fn unsupported_summary(query: &SearchQuery) -> Option<FhirError> {
-    (query.summary == Some(Summary::True)).then(|| FhirError {
-        status: 501,
-        outcome: OperationOutcome::single(
-            Issue::error(
-                IssueCode::NotSupported,
-                "_summary=true is not supported yet; use _elements",
-            )
-            .at("_summary"),
-        ),
-    })
+impl Engine {
+    /// A read's body reduced as its `_summary` (`true`, `text`, `data`, `false`) and
+    /// `_elements` parameters ask, the way search entries are; `None` when they ask for the
+    /// whole resource (the stored bytes go out untouched). Other parameters are ignored.
+    pub fn subset(
+        &self,
+        version: &StoredVersion,
+        params: &[(String, String)],
+    ) -> Result<Option<Vec<u8>>, FhirError> {
+        let last = |name: &str| params.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v);
+        let summary = match last("_summary").map(String::as_str) {
+            None | Some("false") => None,
+            Some("true") => Some(Summary::True),
+            Some("text") => Some(Summary::Text),
+            Some("data") => Some(Summary::Data),
+            Some(_) => {
+                return Err(FhirError::bad_request(
+                    "_summary on a read must be true, text, data or false",
+                )
+                .within("_summary"));
+            }
+        };
+        let elements: Vec<String> = last("_elements")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let Some(body) = version.body.as_deref() else {
+            return Ok(None);
+        };
+        if summary.is_none() && elements.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(subset_body(
+            body,
+            &version.resource_type,
+            summary,
+            &elements,
+        )))
+    }
 }
 
 impl Engine {

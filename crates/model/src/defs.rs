@@ -22,10 +22,14 @@ pub type TypeId = u16;
 pub type NodeId = u16;
 /// Index into the value-set table ([`value_set`]).
 pub type ValueSetId = u16;
+/// Index into the invariant table ([`constraint`]).
+pub type ConstraintId = u16;
 /// The "no such entry" value of [`TypeId`], [`NodeId`] and [`ValueSetId`] fields.
 pub const NONE: u16 = u16::MAX;
 /// The [`ElementDef::max`] of an element with cardinality `*`.
 pub const UNBOUNDED: u32 = u32::MAX;
+/// [`ElementDef::flags`] bit: the element is marked `isSummary` (kept by `_summary=true`).
+pub const SUMMARY: u8 = 1;
 
 /// What a type is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +85,9 @@ pub struct NodeDef {
     pub keys: &'static [KeyDef],
     /// Indexes (into `elements`) of the elements with a minimum cardinality of 1 or more.
     pub required: &'static [u16],
+    /// The invariants every instance of the node must satisfy (those of the type, or of the
+    /// backbone element), as indexes into [`constraints`].
+    pub constraints: &'static [ConstraintId],
 }
 
 impl NodeDef {
@@ -115,6 +122,11 @@ pub struct ElementDef {
     /// The value set of a required binding (on a `code`, `Coding` or `CodeableConcept`) whose
     /// codes are known ([`NONE`] otherwise).
     pub binding: ValueSetId,
+    /// Flag bits: [`SUMMARY`].
+    pub flags: u8,
+    /// The invariants of the element itself (not those of its type or backbone node), as
+    /// indexes into [`constraints`].
+    pub constraints: &'static [ConstraintId],
 }
 
 impl ElementDef {
@@ -127,6 +139,23 @@ impl ElementDef {
     pub fn is_array(&self) -> bool {
         self.max > 1
     }
+
+    /// True when the definition marks the element `isSummary`.
+    pub fn is_summary(&self) -> bool {
+        self.flags & SUMMARY != 0
+    }
+}
+
+/// An invariant of the specification (`ElementDefinition.constraint` of severity `error`)
+/// that validation evaluates with FHIRPath; the context is each instance of the element.
+#[derive(Debug)]
+pub struct ConstraintDef {
+    /// The key, e.g. `pat-1`.
+    pub key: &'static str,
+    /// The FHIRPath expression, as published.
+    pub expression: &'static str,
+    /// The description, shortened.
+    pub human: &'static str,
 }
 
 /// A JSON property name of an element, with the type it implies.
@@ -224,6 +253,16 @@ pub fn nodes() -> &'static [NodeDef] {
 /// The value set with this id. Panics on an id not taken from the tables.
 pub fn value_set(id: ValueSetId) -> &'static ValueSetDef {
     &generated::value_sets::VALUE_SETS[usize::from(id)]
+}
+
+/// Every invariant carried by the tables (a [`ConstraintId`] indexes it), sorted by key.
+pub fn constraints() -> &'static [ConstraintDef] {
+    &generated::constraints::CONSTRAINTS
+}
+
+/// The invariant with this id. Panics on an id not taken from the tables.
+pub fn constraint(id: ConstraintId) -> &'static ConstraintDef {
+    &generated::constraints::CONSTRAINTS[usize::from(id)]
 }
 
 /// The enumerable value set with this canonical URL (without version).
@@ -364,6 +403,29 @@ mod tests {
         assert_eq!(patient.elements[usize::from(k.element)].name, "deceased[x]");
         assert_eq!(type_def(k.ty).name, "boolean");
         assert!(MAX_NODE_ELEMENTS >= patient.elements.len());
+    }
+
+    #[test]
+    fn summary_flags_and_invariants_are_carried() {
+        let summary = |path: &str| element_def(path).is_some_and(ElementDef::is_summary);
+        assert!(summary("Patient.name") && summary("Patient.gender"));
+        assert!(!summary("Patient.photo") && !summary("Patient.contact"));
+        assert!(!summary("Observation.referenceRange") && summary("Observation.value[x]"));
+        assert!(summary("HumanName.family") && summary("Period.start"));
+        let keys = |ids: &[ConstraintId]| -> Vec<&str> {
+            ids.iter().map(|&i| constraint(i).key).collect()
+        };
+        let contact = element_def("Patient.contact").expect("Patient.contact");
+        assert_eq!(keys(node(contact.node).constraints), ["pat-1"]);
+        assert!(contact.constraints.is_empty(), "on the backbone node");
+        assert_eq!(
+            keys(node(type_def(type_ids::Period).node).constraints),
+            ["per-1"]
+        );
+        let telecom = element_def("Organization.telecom").expect("Organization.telecom");
+        assert_eq!(keys(telecom.constraints), ["org-3"]);
+        assert!(constraints().windows(2).all(|w| w[0].key <= w[1].key));
+        assert!(constraints().iter().all(|c| !c.expression.is_empty()));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! The FHIR R4 definitions as static tables; see `crate::defs` for the lookups.
 
 pub mod compartments;
+pub mod constraints;
 pub mod nodes;
 pub mod search;
 pub mod types;

@@ -17,8 +17,8 @@ use crate::routes::if_match;
 use crate::routes::type_level::{history_params, validate_response};
 use crate::{ApiError, AppState};
 
-/// GET `/[type]/[id]`: the hot path. The stored bytes go out as they are; `If-None-Match`
-/// with the current version answers 304.
+/// GET `/[type]/[id]`: the hot path. The stored bytes go out as they are (unless `_summary`
+/// or `_elements` ask for a subset); `If-None-Match` with the current version answers 304.
 pub(crate) async fn read(
     State(state): State<AppState>,
     Path((resource_type, id)): Path<(String, String)>,
@@ -34,6 +34,14 @@ pub(crate) async fn read(
         let mut response = StatusCode::NOT_MODIFIED.into_response();
         version_headers(response.headers_mut(), &version, None);
         return Ok(response);
+    }
+    // `_summary` and `_elements` subset the resource, as in search results.
+    if let Some(body) = state.engine().subset(&version, &fhir.params)? {
+        let subset = caduceus_store::StoredVersion {
+            body: Some(body.into()),
+            ..version
+        };
+        return Ok(resource_response(&subset, fhir.output));
     }
     Ok(resource_response(&version, fhir.output))
 }
