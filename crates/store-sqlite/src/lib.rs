@@ -36,7 +36,8 @@
 //!   `plan_tests` pins the hot queries to index seeks.
 //!
 //! Module map: `schema` (migrations, pragmas), `pool` (read connections), `rows` (point
-//! queries, row decoding), `history`, `writer` (writer thread, group commit), `error`.
+//! queries, row decoding), `history`, `writer` (writer thread, group commit), `stats`
+//! (query planner statistics), `error`.
 #![deny(missing_docs)]
 
 mod error;
@@ -46,6 +47,7 @@ mod pool;
 mod rows;
 mod schema;
 mod search;
+mod stats;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -117,6 +119,7 @@ impl SqliteStore {
         .map_err(open_err)?;
         schema::configure_writer(&conn).map_err(open_err)?;
         let schema_version = schema::migrate(&mut conn)?;
+        stats::refresh(&conn);
         let readers = ReadPool::open(&db_path, reader_count()).map_err(open_err)?;
         let scanners = ReadPool::open(&db_path, SCAN_CONNECTIONS).map_err(open_err)?;
         let writer = Writer::start(conn, DEFAULT_TENANT).map_err(SqliteStoreError::Writer)?;

@@ -273,3 +273,9 @@ fn cursor_scope(q: &SearchQuery) -> String {
         q.to_query_string()
     )
 }
+
+/// The WHERE clause of a query, for plan checks elsewhere in the crate (`stats`).
+#[cfg(test)]
+pub(crate) fn filter_for_tests(tenant: i64, q: &SearchQuery) -> Frag {
+    filter::build(tenant, q, 0).expect("a supported search")
+}

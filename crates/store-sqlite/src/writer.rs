@@ -93,6 +93,7 @@ impl Drop for Writer {
 
 fn run(conn: Connection, tenant: i64, mut rx: mpsc::Receiver<Request>) {
     // A plain thread, outside any runtime: blocking_recv is allowed here.
+    let mut ops_since_stats = 0usize;
     while let Some(first) = rx.blocking_recv() {
         let mut n_ops = first.ops.len();
         let mut group = vec![first];
@@ -122,6 +123,13 @@ fn run(conn: Connection, tenant: i64, mut rx: mpsc::Receiver<Request>) {
         for (reply, result) in replies.into_iter().zip(results) {
             // The caller may have gone away (cancelled); the write stands regardless.
             let _ = reply.send(result);
+        }
+        // Statistics only when nobody waits for the writer: a refresh never delays a write
+        // that is already queued.
+        ops_since_stats += ops.iter().map(Vec::len).sum::<usize>();
+        if ops_since_stats >= crate::stats::REFRESH_EVERY_OPS && rx.is_empty() {
+            crate::stats::refresh(&conn);
+            ops_since_stats = 0;
         }
     }
 }
