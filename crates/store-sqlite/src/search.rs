@@ -22,9 +22,9 @@
 //! Each page runs in one read transaction, so its total, matches and includes come from the
 //! same snapshot.
 //!
-//! Not supported (`StoreError::Unsupported`, naming the feature, never a value): `near`, `_text`, `_content`, `_list`,
-//! `_filter` (special parameters); token `:in`, `:not-in`, `:above`, `:below` (no
-//! terminology service); reference `:above`/`:below`;
+//! Not supported (`StoreError::Unsupported`, naming the feature, never a value): `near`,
+//! `_text`, `_content`, `_list`, `_filter` (special parameters); token `:in`, `:not-in`,
+//! `:above`, `:below` (no terminology service); reference `:above`/`:below`;
 //! `_contained=true|both` (contained resources are not indexed); more than 400 OR values in
 //! one criterion (SQLite's compound-select limit).
 
