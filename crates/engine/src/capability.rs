@@ -34,6 +34,13 @@ pub const SEARCHED_KINDS: &[&str] = &[
     "uri",
 ];
 
+/// How token `:in`, `:not-in`, `:above` and `:below` are answered (`rest.documentation`):
+/// R4's `searchParam` cannot list modifiers, so the statement says it in prose.
+pub const TERMINOLOGY_NOTE: &str = "Token :in, :not-in, :above and :below are answered from the ValueSets \
+     and CodeSystems stored on this server (enumerated, hierarchy filters, imports, excludes and \
+     stored expansions, up to 10,000 codes); there is no terminology service, so a value set or \
+     code system that is not stored, or that needs one, is refused with an OperationOutcome.";
+
 /// Whole-system interactions implemented.
 pub const SYSTEM_INTERACTIONS: &[&str] =
     &["transaction", "batch", "history-system", "search-system"];
@@ -104,6 +111,7 @@ impl Engine {
             "patchFormat": ["application/json-patch+json"],
             "rest": [{
                 "mode": "server",
+                "documentation": TERMINOLOGY_NOTE,
                 "resource": resources,
                 "interaction": interactions(SYSTEM_INTERACTIONS),
             }],

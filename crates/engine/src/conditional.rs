@@ -77,6 +77,7 @@ impl Engine {
         };
         let mut search = self.parse_search(&request, base)?;
         search.count = limit.max(2);
+        let search = self.resolve_terminology(search, base).await?;
         let page = self.store.search(&search, None).await?;
         let mut matches = page.matches;
         Ok(match matches.len() {

@@ -25,6 +25,7 @@ mod history;
 mod interactions;
 mod references;
 mod search;
+pub mod terminology;
 mod transaction;
 
 use std::sync::Arc;

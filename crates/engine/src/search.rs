@@ -79,6 +79,7 @@ impl Engine {
     /// Runs a search and answers with a `searchset` Bundle.
     pub async fn search(&self, request: &SearchRequest, base: &str) -> Result<Vec<u8>, FhirError> {
         let query = self.parse_search(request, base)?;
+        let query = self.resolve_terminology(query, base).await?;
         let cursor = request
             .params
             .iter()

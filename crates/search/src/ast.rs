@@ -297,6 +297,19 @@ pub struct TokenValue {
     pub code: Option<String>,
 }
 
+/// The codes a terminology value stands for: the expansion of the ValueSet of `:in` /
+/// `:not-in`, or a code with its descendants (`:below`) or ancestors (`:above`) in a
+/// CodeSystem. The engine builds it from ValueSets and CodeSystems stored on the server and
+/// puts it in place of the value as written, keeping the criterion's modifier; a store
+/// matches a resource when any of its codings is one of `codes` (`:not-in`: none is).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSet {
+    /// The value as the client wrote it (what the canonical query string shows).
+    pub written: Box<SearchValue>,
+    /// `(system, code)` pairs, sorted and without duplicates; possibly empty.
+    pub codes: Vec<(String, String)>,
+}
+
 /// `:of-type` on an Identifier: `system|code|value` (the identifier's type, and its value).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfTypeValue {
@@ -376,6 +389,9 @@ pub enum SearchValue {
     Reference(ReferenceValue),
     /// A uri parameter, or the ValueSet of `:in`/`:not-in`.
     Uri(String),
+    /// A token `:in`/`:not-in`/`:above`/`:below` value resolved by the engine into the codes
+    /// it stands for (never produced by the parser).
+    TokenSet(TokenSet),
     /// A composite parameter: one value per component, typed by the component's kind.
     Composite(Vec<SearchValue>),
     /// `near` on Location.

@@ -147,6 +147,7 @@ fn value(v: &SearchValue) -> String {
         SearchValue::Number(n) => format!("{}{}", prefix(n.prefix), escape(&n.text)),
         SearchValue::Date(d) => format!("{}{}", prefix(d.prefix), escape(&d.text)),
         SearchValue::String(s) | SearchValue::Uri(s) | SearchValue::Special(s) => escape(s),
+        SearchValue::TokenSet(set) => value(&set.written),
         SearchValue::Token(t) => match &t.system {
             None => escape(t.code.as_deref().unwrap_or("")),
             Some(system) => format!(

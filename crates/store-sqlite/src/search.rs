@@ -24,9 +24,10 @@
 //!
 //! Not supported (`StoreError::Unsupported`, naming the feature, never a value): `near`,
 //! `_text`, `_content`, `_list`, `_filter` (special parameters); token `:in`, `:not-in`,
-//! `:above`, `:below` (no terminology service); reference `:above`/`:below`;
-//! `_contained=true|both` (contained resources are not indexed); more than 400 OR values in
-//! one criterion (SQLite's compound-select limit).
+//! `:above`, `:below` whose value the engine has not resolved to a `TokenSet` of codes (see
+//! `caduceus_engine::terminology`); reference `:above`/`:below`; `_contained=true|both`
+//! (contained resources are not indexed); more than 400 OR values in one criterion
+//! (SQLite's compound-select limit; a `TokenSet` is one value however many codes it holds).
 
 mod composite;
 mod cursor;
@@ -36,6 +37,8 @@ mod include;
 #[cfg(test)]
 mod plan_tests;
 mod sort;
+#[cfg(test)]
+mod token_set_plan_tests;
 mod values;
 
 use caduceus_search::{Contained, SearchQuery, Summary, Total};

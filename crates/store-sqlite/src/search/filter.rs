@@ -11,6 +11,10 @@
 //! also finds resources without a gender, and `code:not=a,b` finds resources with neither
 //! code. Every other prefix and modifier is tested per indexed value: a resource matches
 //! when any of its values does (so `birthdate=ne2000` is "has a value not in 2000").
+//! Token `:in`/`:above`/`:below` arrive resolved by the engine to a `TokenSet` (the codes
+//! of a ValueSet or of a CodeSystem hierarchy) and are one arm that seeks the lookup index
+//! for each code of a bound JSON array (see `values::token_set`); `:not-in` is its `NOT IN`,
+//! like `:not`.
 //!
 //! Chains nest sets: `subject:Patient.name=x` on Observation is the Observations whose
 //! `subject` reference row has `target_id IN (Patients named x)` — driven from the target
@@ -374,6 +378,17 @@ fn value_cond(
             }
             Some(m) => return Err(token_modifier(m)),
         },
+        // `:in`, `:not-in`, `:above`, `:below`: the engine resolved the value to its codes.
+        (ParamKind::Token, SearchValue::TokenSet(set)) => match modifier {
+            Some(Modifier::In | Modifier::Above | Modifier::Below) => {
+                values::token_set(f, &set.codes)
+            }
+            Some(Modifier::NotIn) => {
+                values::token_set(f, &set.codes);
+                return Ok(true);
+            }
+            _ => return Err(mismatch(kind)),
+        },
         (ParamKind::Token, SearchValue::String(s)) if modifier == Some(Modifier::Text) => {
             values::token_text(f, s)
         }
@@ -419,9 +434,10 @@ fn value_cond(
 /// Token modifiers without an implementation, with the reason.
 fn token_modifier(m: Modifier) -> StoreError {
     match m {
-        Modifier::In | Modifier::NotIn | Modifier::Above | Modifier::Below => {
-            unsupported(format!("token :{} (no terminology service)", m.code()))
-        }
+        Modifier::In | Modifier::NotIn | Modifier::Above | Modifier::Below => unsupported(format!(
+            "token :{} (the value was not resolved to codes)",
+            m.code()
+        )),
         _ => unsupported(format!("token :{}", m.code())),
     }
 }
