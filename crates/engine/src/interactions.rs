@@ -385,7 +385,7 @@ impl Engine {
         match self.write_one(op).await? {
             WriteOutcome::Deleted { version } => Ok(DeleteResult::Deleted(version)),
             WriteOutcome::NothingToDelete => Ok(DeleteResult::NothingToDelete),
-            WriteOutcome::Written { .. } => Err(FhirError::new(
+            WriteOutcome::Written { .. } | WriteOutcome::Reindexed { .. } => Err(FhirError::new(
                 500,
                 IssueCode::Exception,
                 "unexpected store outcome",

@@ -561,7 +561,8 @@ fn outcome_response(outcome: WriteOutcome) -> EntryResponse {
             outcome: None,
             bundle: None,
         },
-        WriteOutcome::NothingToDelete => EntryResponse {
+        // Bundles never carry index maintenance; answer as a no-op should one appear.
+        WriteOutcome::NothingToDelete | WriteOutcome::Reindexed { .. } => EntryResponse {
             status: 204,
             version: None,
             outcome: None,

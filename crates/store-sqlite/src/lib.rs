@@ -37,12 +37,13 @@
 //!
 //! Module map: `schema` (migrations, pragmas), `pool` (read connections), `rows` (point
 //! queries, row decoding), `history`, `writer` (writer thread, group commit), `stats`
-//! (query planner statistics), `error`.
+//! (query planner statistics), `maintenance` (store walk for reindex, `store_meta`), `error`.
 #![deny(missing_docs)]
 
 mod error;
 mod history;
 mod index_rows;
+mod maintenance;
 mod pool;
 mod rows;
 mod schema;
@@ -259,6 +260,30 @@ impl Store for SqliteStore {
             .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
             .map_err(map_sqlite)?;
         Ok(())
+    }
+
+    async fn scan_current(
+        &self,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> Result<Vec<StoredVersion>, StoreError> {
+        self.blocking_read(move |conn, tenant| {
+            let after = after.as_ref().map(|(t, i)| (t.as_str(), i.as_str()));
+            maintenance::scan_current(conn, tenant, after, limit)
+        })
+        .await
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.inner.readers.get();
+        maintenance::meta(&conn, key)
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (db_path, key, value) = (self.inner.db_path.clone(), key.to_owned(), value.to_owned());
+        tokio::task::spawn_blocking(move || maintenance::set_meta(&db_path, &key, &value))
+            .await
+            .map_err(|e| StoreError::Internal(format!("meta task failed: {e}")))?
     }
 }
 

@@ -162,6 +162,18 @@ CREATE INDEX idx_composite_lookup ON idx_composite (tenant, type, param, code_1,
 CREATE INDEX idx_composite_resource ON idx_composite (tenant, type, id);
 "#,
     },
+    Migration {
+        version: 4,
+        name: "store meta",
+        sql: r#"
+-- What the server keeps about the store itself, never resource data: for example the
+-- fingerprint of the search parameters the index was built with (index.fingerprint).
+CREATE TABLE store_meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+"#,
+    },
 ];
 
 /// The newest schema version this binary knows.

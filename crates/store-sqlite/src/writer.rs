@@ -357,6 +357,19 @@ fn apply(
                     }
                 }
             }
+            WriteOp::Reindex {
+                resource_type,
+                id,
+                version,
+                index: rows,
+            } => match cur {
+                Some((v, false)) if v == *version => {
+                    crate::index_rows::remove(conn, tenant, resource_type, id)?;
+                    crate::index_rows::insert(conn, tenant, resource_type, id, rows)?;
+                    WriteOutcome::Reindexed { replaced: true }
+                }
+                _ => WriteOutcome::Reindexed { replaced: false },
+            },
         };
         outcomes.push(outcome);
     }

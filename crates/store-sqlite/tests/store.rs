@@ -487,7 +487,7 @@ async fn history_at_returns_versions_current_within_the_window() {
         WriteOutcome::Written { version, .. } | WriteOutcome::Deleted { version } => {
             version.last_updated
         }
-        WriteOutcome::NothingToDelete => panic!("nothing written"),
+        WriteOutcome::NothingToDelete | WriteOutcome::Reindexed { .. } => panic!("nothing written"),
     };
     let a1 = t(&write_one(&store, create("a", "1")).await.unwrap());
     let b1 = t(&write_one(&store, create("b", "1")).await.unwrap());

@@ -136,6 +136,20 @@ pub enum WriteOp {
         /// If set, the current version must be exactly this one.
         if_match: Option<u64>,
     },
+    /// Replace the search index rows of a resource's current version without writing a
+    /// version: maintenance after the search parameters changed (`caduceus reindex`). Does
+    /// nothing when the current version is no longer `version` (a newer write indexed it
+    /// already) or is a deletion.
+    Reindex {
+        /// Resource type.
+        resource_type: String,
+        /// Id.
+        id: String,
+        /// The version the rows were extracted from.
+        version: u64,
+        /// Its search index rows.
+        index: Vec<index::IndexRow>,
+    },
 }
 
 impl WriteOp {
@@ -144,7 +158,8 @@ impl WriteOp {
         match self {
             WriteOp::Create { resource_type, .. }
             | WriteOp::Update { resource_type, .. }
-            | WriteOp::Delete { resource_type, .. } => resource_type,
+            | WriteOp::Delete { resource_type, .. }
+            | WriteOp::Reindex { resource_type, .. } => resource_type,
         }
     }
 
@@ -153,7 +168,8 @@ impl WriteOp {
         match self {
             WriteOp::Create { id, .. }
             | WriteOp::Update { id, .. }
-            | WriteOp::Delete { id, .. } => id,
+            | WriteOp::Delete { id, .. }
+            | WriteOp::Reindex { id, .. } => id,
         }
     }
 }
@@ -176,6 +192,11 @@ pub enum WriteOutcome {
     },
     /// Nothing to delete: the resource was absent or already deleted.
     NothingToDelete,
+    /// A [`WriteOp::Reindex`]: `replaced` is false when the version had been superseded.
+    Reindexed {
+        /// Whether the rows were replaced.
+        replaced: bool,
+    },
 }
 
 /// Which history to read.
@@ -283,4 +304,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks that the database answers; used by readiness probes.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// The current, live resources in (type, id) order, after `after` (exclusive), at most
+    /// `limit`: a consistent walk over the whole store for maintenance (reindex, copy).
+    async fn scan_current(
+        &self,
+        after: Option<(String, String)>,
+        limit: usize,
+    ) -> Result<Vec<StoredVersion>, StoreError>;
+
+    /// A value the server keeps about the store itself (for example [`META_INDEX_FINGERPRINT`]),
+    /// never resource data.
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+
+    /// Sets such a value, durably.
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
 }
+
+/// Meta key: the fingerprint of the search parameters the index rows were extracted with
+/// (`caduceus_index::fingerprint`). A different value means the index is stale.
+pub const META_INDEX_FINGERPRINT: &str = "index.fingerprint";
