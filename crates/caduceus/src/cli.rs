@@ -54,6 +54,9 @@ pub enum Command {
     Import(ImportArgs),
     /// Load demo patients into the store (Synthea samples if found, else generated ones).
     DemoData(DemoArgs),
+    /// Rebuild the search index of every stored resource (after the search parameters
+    /// changed; the server warns at start-up when that is needed).
+    Reindex(ReindexArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -94,6 +97,21 @@ pub struct ImportArgs {
     /// Resources per transaction when importing NDJSON.
     #[arg(long, default_value_t = 500)]
     pub chunk_size: usize,
+    /// Hide the progress bar (for scripts and logs).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReindexArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Resources per store transaction.
+    #[arg(long, default_value_t = 500)]
+    pub batch_size: usize,
+    /// Rebuild even when the index is current.
+    #[arg(long)]
+    pub force: bool,
     /// Hide the progress bar (for scripts and logs).
     #[arg(long)]
     pub quiet: bool,

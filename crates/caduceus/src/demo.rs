@@ -15,6 +15,7 @@ use crate::serve::open_engine;
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let engine = open_engine(&args.store.data_dir)?;
+    crate::reindex::check_index(&engine).await?;
     load(&engine, &args.source, args.patients).await
 }
 

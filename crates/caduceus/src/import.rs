@@ -26,6 +26,7 @@ const IMPORT_BASE: &str = "urn:caduceus:import";
 
 pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     let engine = open_engine(&args.store.data_dir)?;
+    crate::reindex::check_index(&engine).await?;
     let files = collect_files(&args.paths)?;
     let report = import_files(&engine, &files, args.chunk_size, !args.quiet).await;
     report.print();

@@ -1,6 +1,6 @@
 //! `caduceus`: the one binary. It parses configuration (flags, `CADUCEUS_*` environment
 //! variables, an optional TOML file), sets up logging, opens the store and runs a command:
-//! `serve`, `import` or `demo-data`.
+//! `serve`, `import`, `demo-data` or `reindex`.
 //!
 //! Invariant: only this crate reads configuration and uses `anyhow`; the libraries get typed
 //! settings and return typed errors.
@@ -9,6 +9,7 @@ mod cli;
 mod demo;
 mod import;
 mod logging;
+mod reindex;
 mod serve;
 
 use clap::Parser;
@@ -27,6 +28,7 @@ fn main() -> anyhow::Result<()> {
             cli::Command::Serve(args) => serve::run(args).await,
             cli::Command::Import(args) => import::run(args).await,
             cli::Command::DemoData(args) => demo::run(args).await,
+            cli::Command::Reindex(args) => reindex::run(args).await,
         }
     })
 }

@@ -14,6 +14,7 @@ use crate::cli::ServeArgs;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let engine = open_engine(&args.store.data_dir)?;
+    crate::reindex::check_index(&engine).await?;
     if args.demo_data && engine.store().count_live(None).await? == 0 {
         crate::demo::load(&engine, &crate::demo::default_source(), 25).await?;
     }

@@ -23,6 +23,7 @@ mod error;
 mod exact_json;
 mod history;
 mod interactions;
+mod maintenance;
 mod references;
 mod search;
 pub mod terminology;
@@ -37,6 +38,7 @@ pub use error::FhirError;
 pub use history::HistoryParams;
 pub use interactions::{DeleteResult, ReadResult, WriteResult};
 pub use interactions::{check_id, check_type, parse_json};
+pub use maintenance::{IndexState, ReindexSummary};
 pub use search::{CURSOR_PARAM, SearchRequest};
 pub use transaction::{
     BundleKind, BundleResponse, EntryResponse, ReturnPreference, parse_version_tag,

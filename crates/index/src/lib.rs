@@ -34,12 +34,14 @@
 mod compiled;
 mod composite;
 mod convert;
+mod fingerprint;
 
 use caduceus_store::index::IndexRow;
 use serde_json::Value;
 
 pub use caduceus_store::index::normalize::normalize_string;
 pub use compiled::{CompiledComponent, CompiledParam, compile_errors, params_for};
+pub use fingerprint::{EXTRACTION_VERSION, fingerprint};
 
 /// The index rows of one resource, and how many parameters could not be evaluated on it.
 #[derive(Debug, Default)]
