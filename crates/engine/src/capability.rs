@@ -72,6 +72,11 @@ impl Engine {
                                 || p.code == "_lastUpdated")
                     })
                     .map(|p| json!({ "name": p.code, "definition": p.url, "type": p.kind }))
+                    .chain(std::iter::once(json!({
+                        "name": "_list",
+                        "type": "special",
+                        "documentation": "The resources a stored List names (functional lists are not supported)"
+                    })))
                     .collect();
                 let mut type_operations = operations.clone();
                 if *t == "Patient" {

@@ -23,6 +23,7 @@ mod error;
 mod exact_json;
 mod history;
 mod interactions;
+mod list;
 mod maintenance;
 mod references;
 mod search;

@@ -79,7 +79,11 @@ impl Engine {
     /// Runs a search and answers with a `searchset` Bundle.
     pub async fn search(&self, request: &SearchRequest, base: &str) -> Result<Vec<u8>, FhirError> {
         let query = self.parse_search(request, base)?;
+        // Links echo the search as the client wrote it (a `_list` stays `_list`), before
+        // the engine resolves lists and value sets for the store.
+        let canonical = query.to_query_string();
         let query = self.resolve_terminology(query, base).await?;
+        let query = self.resolve_lists(query, base).await?;
         let cursor = request
             .params
             .iter()
@@ -89,7 +93,6 @@ impl Engine {
         let page = self.store.search(&query, cursor).await?;
 
         let path = search_path(request);
-        let canonical = query.to_query_string();
         let link = |cursor: Option<&str>| {
             let mut url = format!("{base}/{path}");
             let mut query_string = canonical.clone();

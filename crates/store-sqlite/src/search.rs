@@ -23,7 +23,8 @@
 //! same snapshot.
 //!
 //! Not supported (`StoreError::Unsupported`, naming the feature, never a value): `near`,
-//! `_text`, `_content`, `_list`, `_filter` (special parameters); token `:in`, `:not-in`,
+//! `_text`, `_content`, `_filter` (special parameters), and `_list` unless the engine
+//! resolved it to an `_id` criterion (`caduceus_engine`'s `list` module); token `:in`, `:not-in`,
 //! `:above`, `:below` whose value the engine has not resolved to a `TokenSet` of codes (see
 //! `caduceus_engine::terminology`); reference `:above`/`:below`; `_contained=true|both`
 //! (contained resources are not indexed); more than 400 OR values in one criterion
