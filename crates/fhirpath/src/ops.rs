@@ -12,6 +12,7 @@ use rust_decimal::prelude::ToPrimitive;
 use serde_json::Value;
 use std::borrow::Cow;
 use std::cmp::Ordering;
+use std::collections::HashSet;
 
 /// The three-valued boolean of an operand of `and`/`or`/`xor`/`implies`/`not`.
 pub(crate) fn to_bool3(v: &[Item<'_>], op: BinOp) -> Result<Option<bool>, EvalError> {
@@ -403,6 +404,33 @@ pub(crate) fn push_distinct<'a>(
     out: &mut Vec<Item<'a>>,
     items: impl IntoIterator<Item = Item<'a>>,
 ) {
+    let items: Vec<Item<'a>> = items.into_iter().collect();
+    // Large collections of strings (`isDistinct()` over a Bundle's entries for bdl-7, over a
+    // Questionnaire's linkIds for que-2) are compared through a hash set: a string equals
+    // only an equal string, so the result is the same without the quadratic scan, which a
+    // big input could abuse.
+    if out.len() + items.len() > 32 {
+        let text = |i: &Item<'a>| -> Option<Cow<'a, str>> {
+            match i {
+                Item::String(s) => Some(s.clone()),
+                Item::Node(_) => match i.to_system() {
+                    Some(Item::String(s)) => Some(s),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        let seen: Option<HashSet<Cow<'a, str>>> = out.iter().map(text).collect();
+        let keys: Option<Vec<Cow<'a, str>>> = items.iter().map(text).collect();
+        if let (Some(mut seen), Some(keys)) = (seen, keys) {
+            for (item, key) in items.into_iter().zip(keys) {
+                if seen.insert(key) {
+                    out.push(item);
+                }
+            }
+            return;
+        }
+    }
     for i in items {
         if !out.iter().any(|o| item_equals(o, &i) == Some(true)) {
             out.push(i);

@@ -495,3 +495,45 @@ fn syntax_tree_shapes() {
     assert!(Expression::parse("a.substring()").is_err());
     assert!(Expression::parse("a.where(b, c)").is_err());
 }
+
+#[test]
+fn distinct_over_many_strings_is_not_quadratic() {
+    // bdl-7 on a big Bundle: `isDistinct()` over one computed string per entry.
+    let entries: Vec<Value> = (0..20_000)
+        .map(|i| json!({"fullUrl": format!("urn:x:{i}")}))
+        .collect();
+    let mut bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": entries});
+    let start = std::time::Instant::now();
+    assert_eq!(
+        eval("entry.select(fullUrl & 'v').isDistinct()", &bundle),
+        ["true"]
+    );
+    assert_eq!(
+        eval("entry.select(fullUrl & 'v').distinct().count()", &bundle),
+        ["20000"]
+    );
+    bundle["entry"][19_999]["fullUrl"] = json!("urn:x:7");
+    assert_eq!(
+        eval("entry.select(fullUrl & 'v').isDistinct()", &bundle),
+        ["false"]
+    );
+    assert_eq!(
+        eval("entry.select(fullUrl & 'v').distinct().count()", &bundle),
+        ["19999"]
+    );
+    // que-2: string nodes of the input (linkIds), not computed strings.
+    let items: Vec<Value> = (0..20_000)
+        .map(|i| json!({"linkId": format!("q{i}"), "type": "string"}))
+        .collect();
+    let mut q = json!({"resourceType": "Questionnaire", "status": "draft", "item": items});
+    assert_eq!(eval("descendants().linkId.isDistinct()", &q), ["true"]);
+    q["item"][5]["linkId"] = json!("q6");
+    assert_eq!(eval("descendants().linkId.isDistinct()", &q), ["false"]);
+    // Mixed collections keep the general comparison.
+    assert_eq!(eval1("(1 | 1.0 | 'a' | 'a').count()"), ["2"]);
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+}
