@@ -52,6 +52,36 @@ const EXCEPTIONS: &[(&str, u16, &str, &str)] = &[
         "invalid R4: nested Questionnaire.item entries have no linkId, which is required (1..1)",
     ),
     (
+        "Bundle-dataelements.json",
+        422,
+        "Bundle: bdl-7",
+        "invalid R4: bdl-7, a collection Bundle whose entries repeat fullUrls without versionIds",
+    ),
+    (
+        "StructureDefinition-Definition.json",
+        422,
+        "StructureDefinition: sdf-4",
+        SDF_4,
+    ),
+    (
+        "StructureDefinition-Event.json",
+        422,
+        "StructureDefinition: sdf-4",
+        SDF_4,
+    ),
+    (
+        "StructureDefinition-FiveWs.json",
+        422,
+        "StructureDefinition: sdf-4",
+        SDF_4,
+    ),
+    (
+        "StructureDefinition-Request.json",
+        422,
+        "StructureDefinition: sdf-4",
+        SDF_4,
+    ),
+    (
         "ActivityDefinition-blood-tubes-supply.json",
         422,
         "ActivityDefinition.text.div: txt-2",
@@ -76,6 +106,10 @@ const EXCEPTIONS: &[(&str, u16, &str, &str)] = &[
         TXT_2,
     ),
 ];
+
+/// Why the logical models of the workflow patterns are refused.
+const SDF_4: &str = "invalid R4: sdf-4, a logical model (of the workflow patterns) that is \
+                     not abstract and has no baseDefinition";
 
 /// Why the examples whose narrative is only whitespace are refused.
 const TXT_2: &str = "invalid R4: the narrative div holds only whitespace, and txt-2 says the \

@@ -10,16 +10,20 @@
 //! every write: txt-1/txt-2 on narratives (`narrative`: well-formed XHTML, an allowlist of
 //! elements and attributes, no script-capable content, some content) and dom-2..dom-5 on
 //! contained resources (no nesting, each one referenced, no version metadata, no security
-//! labels). General FHIRPath invariants are left to the FHIRPath engine.
+//! labels), plus ele-1, ext-1 and ref-1. Every other error-severity invariant of the
+//! definitions (`constraint.expression`) is evaluated with `caduceus-fhirpath` on each
+//! structurally valid element instance it applies to (`invariants`).
 //!
 //! Every finding is an [`Issue`] with a FHIRPath-style `expression` (`Patient.name[0].given[1]`)
 //! and a diagnostic that names the rule and the location but never the offending value, so
 //! outcomes can be logged and returned without leaking patient data.
 //!
 //! Modules: [`path`] keeps the location being visited (rendered only when an issue is
-//! reported); `primitives` checks primitive values; `narrative` checks `Narrative.div`;
+//! reported); `primitives` checks primitive values; `invariants` evaluates the invariants;
+//! `narrative` checks `Narrative.div`;
 //! `walker` walks objects and elements.
 
+mod invariants;
 mod narrative;
 pub mod path;
 mod primitives;

@@ -52,6 +52,14 @@ impl<'a> Path<'a> {
         self.render_with(None)
     }
 
+    /// The location of the element containing the current one.
+    pub fn render_parent(&self) -> String {
+        Path {
+            segments: self.segments[..self.segments.len().saturating_sub(1)].to_vec(),
+        }
+        .render()
+    }
+
     /// The location of a child element that is not being visited (e.g. a missing one).
     pub fn render_child(&self, child: &str) -> String {
         self.render_with(Some(child))

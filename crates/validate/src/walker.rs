@@ -15,12 +15,15 @@
 //! resources does the walk note the `#id` values of `reference`, `uri`, `url` and `canonical`
 //! elements, so resources without contained resources pay nothing.
 
+use caduceus_fhirpath::Node;
 use caduceus_model::defs::{
-    self, ElementDef, KeyDef, MAX_NODE_ELEMENTS, NONE, NodeDef, NodeId, TypeId, TypeKind, type_ids,
+    self, ConstraintId, ElementDef, KeyDef, MAX_NODE_ELEMENTS, NONE, NodeDef, NodeId, TypeId,
+    TypeKind, type_ids,
 };
 use caduceus_model::{Issue, IssueCode};
 use serde_json::{Map, Value};
 
+use crate::invariants::{self, Outcome};
 use crate::narrative;
 use crate::path::Path;
 use crate::primitives::{self, Problem};
@@ -67,6 +70,8 @@ struct Contained<'a> {
 struct Container<'a> {
     /// True when it has contained resources, the only case in which references are noted.
     active: bool,
+    /// The ids of its contained resources, sorted (ref-1).
+    ids: Vec<&'a str>,
     contained: Vec<Contained<'a>>,
     /// The targets of local references (`#id`, kept without `#`) anywhere in the resource,
     /// its contained resources included.
@@ -87,6 +92,9 @@ pub struct Walker<'a> {
     omitted: usize,
     /// The resources being walked that are not contained, innermost last.
     containers: Vec<Container<'a>>,
+    /// Every resource being walked, innermost last, with the resource containing it when it
+    /// is a contained one: `%resource` and `%rootResource` of the invariants.
+    resources: Vec<(&'a Value, Option<&'a Value>)>,
 }
 
 impl<'a> Walker<'a> {
@@ -120,6 +128,43 @@ impl<'a> Walker<'a> {
         self.issues.push(Issue::error(code, diagnostics).at(at));
     }
 
+    /// How many issues have been found so far (listed or not).
+    fn found(&self) -> usize {
+        self.issues.len() + self.omitted
+    }
+
+    /// Evaluates the invariants `ids` on `focus` (the instance at the current path).
+    fn invariants(&mut self, ids: &[ConstraintId], focus: Node<'a>) {
+        let Some(&(resource, root)) = self.resources.last() else {
+            return;
+        };
+        for &id in ids {
+            let failed = match invariants::check(id, focus, resource, root) {
+                Outcome::Holds => continue,
+                Outcome::Fails => true,
+                Outcome::Error => false,
+            };
+            if self.issues.len() >= MAX_ISSUES {
+                self.omitted += 1;
+                continue;
+            }
+            let c = defs::constraint(id);
+            let at = self.path.render();
+            let issue = if failed {
+                Issue::error(
+                    IssueCode::Invariant,
+                    format!("{at}: {}: {}", c.key, c.human),
+                )
+            } else {
+                Issue::warning(
+                    IssueCode::Invariant,
+                    format!("{at}: {}: the invariant could not be evaluated here", c.key),
+                )
+            };
+            self.issues.push(issue.at(at));
+        }
+    }
+
     fn report_child(&mut self, code: IssueCode, child: &str, rule: &str) {
         if self.issues.len() >= MAX_ISSUES {
             self.omitted += 1;
@@ -149,21 +194,37 @@ impl<'a> Walker<'a> {
         if root {
             self.path.push(def.name);
         }
+        let container = match placement {
+            Placement::Contained => self.resources.last().map(|(r, _)| *r),
+            Placement::Root | Placement::Nested => None,
+        };
+        self.resources.push((value, container));
+        let before = self.found();
         let registered = match placement {
             Placement::Contained => self.contained_rules(map),
             Placement::Root | Placement::Nested => {
-                let active = map
-                    .get("contained")
-                    .and_then(Value::as_array)
-                    .is_some_and(|items| !items.is_empty());
+                let contained = map.get("contained").and_then(Value::as_array);
+                let active = contained.is_some_and(|items| !items.is_empty());
+                let mut ids: Vec<&'a str> = contained
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c.get("id").and_then(Value::as_str))
+                    .collect();
+                ids.sort_unstable();
                 self.containers.push(Container {
                     active,
+                    ids,
                     ..Container::default()
                 });
                 false
             }
         };
         self.object(map, def.node, true);
+        let own = defs::node(def.node).constraints;
+        if !own.is_empty() && self.found() == before {
+            self.invariants(own, Node::root(value));
+        }
+        self.resources.pop();
         if registered && let Some(container) = self.containers.last_mut() {
             container.current = None;
         }
@@ -267,6 +328,32 @@ impl<'a> Walker<'a> {
             }
             Some(target) if !target.is_empty() => container.targets.push(target),
             _ => {}
+        }
+    }
+
+    /// ref-1 (the path is at `Reference.reference`, whose value is `text`, starting with
+    /// `#`): a local reference names a contained resource of the resource (of the container,
+    /// in a contained resource); `#` alone, a contained resource's reference to its
+    /// container, only in a contained resource (the R5 form of the invariant; 4.0.1 refuses
+    /// it although dom-3 allows it). Checked here, against the sorted ids of the contained
+    /// resources, rather than in FHIRPath, where each reference would list them all again.
+    fn local_reference_target(&mut self, text: &str) {
+        let holds = match (self.containers.last(), &text[1..]) {
+            (Some(container), "") => container.current.is_some(),
+            (Some(container), target) => container.ids.binary_search(&target).is_ok(),
+            (None, _) => true,
+        };
+        if !holds {
+            if self.issues.len() >= MAX_ISSUES {
+                self.omitted += 1;
+                return;
+            }
+            let at = self.path.render_parent();
+            let diagnostics = format!(
+                "{at}: ref-1: SHALL have a contained resource if a local reference is provided"
+            );
+            self.issues
+                .push(Issue::error(IssueCode::Invariant, diagnostics).at(at));
         }
     }
 
@@ -456,7 +543,19 @@ impl<'a> Walker<'a> {
     fn typed(&mut self, element: &ElementDef, ty: TypeId, value: &'a Value) {
         let def = defs::type_def(ty);
         match def.kind {
-            TypeKind::Primitive => self.primitive(element, ty, value),
+            TypeKind::Primitive => {
+                let before = self.found();
+                self.primitive(element, ty, value);
+                if !element.constraints.is_empty() && self.found() == before {
+                    let focus = Node {
+                        value: Some(value),
+                        ext: None,
+                        ty,
+                        node: NONE,
+                    };
+                    self.invariants(element.constraints, focus);
+                }
+            }
             TypeKind::Resource => {
                 let placement = if element.name == "contained" {
                     Placement::Contained
@@ -480,14 +579,33 @@ impl<'a> Walker<'a> {
                     );
                     return;
                 }
+                if map.len() == 1 && map.contains_key("id") {
+                    self.report(
+                        IssueCode::Invariant,
+                        "ele-1: an element must have a value or children other than id",
+                    );
+                    return;
+                }
                 let node = if element.node != NONE {
                     element.node
                 } else {
                     def.node
                 };
+                let before = self.found();
                 self.object(map, node, false);
                 if element.binding != NONE {
                     self.coded_binding(element, ty, map);
+                }
+                let own = defs::node(node).constraints;
+                if (!own.is_empty() || !element.constraints.is_empty()) && self.found() == before {
+                    let focus = Node {
+                        value: Some(value),
+                        ext: None,
+                        ty,
+                        node: element.node,
+                    };
+                    self.invariants(element.constraints, focus);
+                    self.invariants(own, focus);
                 }
             }
         }
@@ -509,6 +627,12 @@ impl<'a> Walker<'a> {
         if let Value::String(text) = value {
             if text.starts_with('#') {
                 let is_reference = ty == type_ids::string && element.name == "reference";
+                if is_reference
+                    && defs::element_def("Reference.reference")
+                        .is_some_and(|r| std::ptr::eq(r, element))
+                {
+                    self.local_reference_target(text);
+                }
                 if is_reference || ty == type_ids::canonical {
                     self.local_reference(text, true);
                 } else if ty == type_ids::uri || ty == type_ids::url {
@@ -570,8 +694,13 @@ impl<'a> Walker<'a> {
         value: &'a Value,
     ) {
         let node = defs::type_def(ty).node;
+        let id_only = |obj: &Map<String, Value>| obj.len() == 1 && obj.contains_key("id");
         if !element.is_array() {
             match value {
+                Value::Object(obj) if id_only(obj) && !map.contains_key(base) => self.report(
+                    IssueCode::Invariant,
+                    "ele-1: a primitive element must have a value or extensions",
+                ),
                 Value::Object(obj) => self.object(obj, node, false),
                 Value::Array(_) => self.report(
                     IssueCode::Structure,
@@ -603,6 +732,14 @@ impl<'a> Walker<'a> {
         for (i, item) in items.iter().enumerate() {
             self.path.set_index(Some(i));
             match item {
+                Value::Object(obj)
+                    if id_only(obj) && values.and_then(|v| v.get(i)).is_none_or(Value::is_null) =>
+                {
+                    self.report(
+                        IssueCode::Invariant,
+                        "ele-1: a primitive element must have a value or extensions",
+                    )
+                }
                 Value::Object(obj) => self.object(obj, node, false),
                 Value::Null => {
                     // A null value with a null here is reported once, on the value side.

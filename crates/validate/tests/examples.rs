@@ -31,8 +31,38 @@ const NO_BASE: &str = "extension search parameter published without its mandator
 /// whitespace (an empty `<div>`, or an empty `<pre>` in one), no text and no image.
 const EMPTY_NARRATIVE: &str = "narrative div holds only whitespace, which txt-2 forbids";
 
+/// sdf-4 ("If the structure is not abstract, then there SHALL be a baseDefinition"): the
+/// logical models of the workflow patterns are not abstract and have no baseDefinition.
+const LOGICAL_WITHOUT_BASE: &str =
+    "sdf-4: a logical model that is not abstract and has no baseDefinition";
+
 /// The official examples that are invalid and rejected, each with the reason.
 const EXPECTED_FAILURES: &[Expected] = &[
+    expected(
+        "Bundle-dataelements.json",
+        "Bundle: bdl-7:",
+        "bdl-7: a collection Bundle whose entries repeat fullUrls without versionIds",
+    ),
+    expected(
+        "StructureDefinition-Definition.json",
+        "StructureDefinition: sdf-4:",
+        LOGICAL_WITHOUT_BASE,
+    ),
+    expected(
+        "StructureDefinition-Event.json",
+        "StructureDefinition: sdf-4:",
+        LOGICAL_WITHOUT_BASE,
+    ),
+    expected(
+        "StructureDefinition-FiveWs.json",
+        "StructureDefinition: sdf-4:",
+        LOGICAL_WITHOUT_BASE,
+    ),
+    expected(
+        "StructureDefinition-Request.json",
+        "StructureDefinition: sdf-4:",
+        LOGICAL_WITHOUT_BASE,
+    ),
     expected(
         "ActivityDefinition-blood-tubes-supply.json",
         "ActivityDefinition.text.div: txt-2:",

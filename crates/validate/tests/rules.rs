@@ -489,7 +489,7 @@ fn contained_resources() {
     let nested = with(
         contained.clone(),
         "/contained",
-        json!([{"resourceType": "Organization", "id": "o"}]),
+        json!([{"resourceType": "Organization", "id": "o", "name": "O"}]),
     );
     assert_single(
         containing(json!([nested])),
@@ -536,8 +536,24 @@ fn dom_3_contained_resources_are_referenced() {
         .map(|i| i.diagnostics)
         .unwrap_or_default();
     assert!(message.contains("dom-3"), "{message}");
-    // `#o1` must match exactly: `#o` or `#o1x` or `Organization/o1` are not references to it.
-    for other in ["#o", "#o1x", "Organization/o1", "o1"] {
+    // `#o1` must match exactly: `#o` or `#o1x` or `Organization/o1` are not references to it
+    // (and a local reference to no contained resource breaks ref-1 too).
+    for other in ["#o", "#o1x"] {
+        let r = with(
+            with(patient(), "/contained", json!([org.clone()])),
+            "/managingOrganization",
+            json!({"reference": other}),
+        );
+        assert_eq!(
+            errors(&r),
+            [
+                ("invariant", "Patient.managingOrganization".to_owned()),
+                ("invariant", "Patient.contained[0]".to_owned())
+            ],
+            "{other}"
+        );
+    }
+    for other in ["Organization/o1", "o1"] {
         assert_single(
             with(
                 with(patient(), "/contained", json!([org.clone()])),
@@ -599,15 +615,18 @@ fn dom_3_contained_resources_are_referenced() {
         json!([{"code": {"text": "x"}, "issuer": {"reference": "#"}}]),
     );
     assert_valid(with(patient(), "/contained", json!([provenance_like])));
-    // ... but the container's own `#` does not cover its contained resources.
-    assert_single(
-        with(
+    // ... but the container's own `#` does not cover its contained resources (and is not a
+    // reference a container may make: ref-1).
+    assert_eq!(
+        errors(&with(
             with(patient(), "/contained", json!([org.clone()])),
             "/managingOrganization",
             json!({"reference": "#"}),
-        ),
-        IssueCode::Invariant,
-        "Patient.contained[0]",
+        )),
+        [
+            ("invariant", "Patient.managingOrganization".to_owned()),
+            ("invariant", "Patient.contained[0]".to_owned())
+        ]
     );
     // Each resource of a bundle is its own container.
     let entry_with = |reference: &str| {
@@ -622,17 +641,25 @@ fn dom_3_contained_resources_are_referenced() {
         "type": "collection",
         "entry": [entry_with("#o1"), entry_with("#nope")]
     });
-    assert_single(
-        bundle,
-        IssueCode::Invariant,
-        "Bundle.entry[1].resource.contained[0]",
+    assert_eq!(
+        errors(&bundle),
+        [
+            (
+                "invariant",
+                "Bundle.entry[1].resource.managingOrganization".to_owned()
+            ),
+            (
+                "invariant",
+                "Bundle.entry[1].resource.contained[0]".to_owned()
+            )
+        ]
     );
 }
 
 #[test]
 fn dom_4_and_dom_5_contained_meta() {
     let with_meta = |meta: Value| {
-        containing(json!([{"resourceType": "Organization", "id": "o1", "meta": meta}]))
+        containing(json!([{"resourceType": "Organization", "id": "o1", "name": "O", "meta": meta}]))
     };
     assert_valid(with_meta(json!({"profile": ["http://example.org/p"]})));
     assert_single(

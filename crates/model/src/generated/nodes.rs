@@ -500,7 +500,7 @@ pub static NODES: [NodeDef; 682] = [
         k("description", 9, 202), k("detail", 11, 11), k("extension", 1, 72), k("id", 0, 202),
         k("lifecycle", 6, 28), k("modifierExtension", 2, 72), k("name", 8, 202), k("query", 10, 189),
         k("role", 5, 28), k("securityLabel", 7, 28), k("type", 4, 28), k("what", 3, 147),
-    ], required: &[], constraints: &[156] },
+    ], required: &[], constraints: &[155] },
     // 23
     NodeDef { path: "AuditEvent.entity.detail", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -9423,7 +9423,7 @@ pub static NODES: [NodeDef; 682] = [
         e("high", 0, 1, &[142], N, N, S, &[]),
     ], keys: &[
         k("extension", 1, 72), k("high", 3, 142), k("id", 0, 202), k("low", 2, 142),
-    ], required: &[], constraints: &[131] },
+    ], required: &[], constraints: &[130] },
     // 498
     NodeDef { path: "Ratio", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -9444,7 +9444,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("display", 5, 202), k("extension", 1, 72), k("id", 0, 202), k("identifier", 4, 81),
         k("reference", 2, 202), k("type", 3, 205),
-    ], required: &[], constraints: &[130] },
+    ], required: &[], constraints: &[] },
     // 500
     NodeDef { path: "RelatedArtifact", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -9570,7 +9570,7 @@ pub static NODES: [NodeDef; 682] = [
         k("resource", 20, 147), k("selectionBehavior", 16, 192), k("textEquivalent", 6, 202), k("timingAge", 12, 4),
         k("timingDateTime", 12, 194), k("timingDuration", 12, 57), k("timingPeriod", 12, 132), k("timingRange", 12, 145),
         k("timingTiming", 12, 183), k("title", 4, 202), k("type", 14, 27),
-    ], required: &[], constraints: &[132] },
+    ], required: &[], constraints: &[131] },
     // 505
     NodeDef { path: "RequestGroup.action.condition", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -10089,7 +10089,7 @@ pub static NODES: [NodeDef; 682] = [
         k("purpose", 20, 199), k("status", 12, 192), k("target", 27, 192), k("text", 4, 119),
         k("type", 23, 192), k("url", 8, 205), k("useContext", 18, 185), k("version", 9, 202),
         k("xpath", 25, 202), k("xpathUsage", 26, 192),
-    ], required: &[8, 10, 12, 17, 21, 22, 23], constraints: &[159, 160] },
+    ], required: &[8, 10, 12, 17, 21, 22, 23], constraints: &[158, 159] },
     // 526
     NodeDef { path: "SearchParameter.component", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -10407,7 +10407,7 @@ pub static NODES: [NodeDef; 682] = [
         k("name", 11, 202), k("publisher", 16, 202), k("purpose", 21, 199), k("snapshot", 33, 11),
         k("status", 13, 192), k("text", 4, 119), k("title", 12, 202), k("type", 30, 205),
         k("url", 8, 205), k("useContext", 19, 185), k("version", 10, 202),
-    ], required: &[8, 11, 13, 26, 27, 30], constraints: &[133, 135, 136, 137, 138, 139, 140, 141, 142, 145, 146, 147, 149, 150, 151, 155] },
+    ], required: &[8, 11, 13, 26, 27, 30], constraints: &[132, 134, 135, 136, 137, 138, 139, 140, 141, 144, 145, 146, 148, 149, 150, 154] },
     // 540
     NodeDef { path: "StructureDefinition.mapping", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -10420,7 +10420,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("comment", 6, 202), k("extension", 1, 72), k("id", 0, 202), k("identity", 3, 196),
         k("modifierExtension", 2, 72), k("name", 5, 202), k("uri", 4, 205),
-    ], required: &[3], constraints: &[143] },
+    ], required: &[3], constraints: &[142] },
     // 541
     NodeDef { path: "StructureDefinition.context", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -10437,10 +10437,10 @@ pub static NODES: [NodeDef; 682] = [
         e("id", 0, 1, &[202], N, N, 0, &[]),
         e("extension", 0, U, &[72], N, N, 0, &[]),
         e("modifierExtension", 0, U, &[72], N, N, S, &[]),
-        e("element", 1, U, &[60], N, N, 0, &[134]),
+        e("element", 1, U, &[60], N, N, 0, &[133]),
     ], keys: &[
         k("element", 3, 60), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
-    ], required: &[3], constraints: &[148, 152, 154] },
+    ], required: &[3], constraints: &[147, 151, 153] },
     // 543
     NodeDef { path: "StructureDefinition.differential", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -10449,7 +10449,7 @@ pub static NODES: [NodeDef; 682] = [
         e("element", 1, U, &[60], N, N, 0, &[]),
     ], keys: &[
         k("element", 3, 60), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
-    ], required: &[3], constraints: &[144, 153] },
+    ], required: &[3], constraints: &[143, 152] },
     // 544
     NodeDef { path: "StructureMap", elements: &[
         e("id", 0, 1, &[196], N, N, S, &[]),
@@ -10596,7 +10596,7 @@ pub static NODES: [NodeDef; 682] = [
         k("context", 3, 196), k("contextType", 4, 192), k("element", 5, 202), k("extension", 1, 72),
         k("id", 0, 202), k("listMode", 7, 192), k("listRuleId", 8, 196), k("modifierExtension", 2, 72),
         k("parameter", 10, 11), k("transform", 9, 192), k("variable", 6, 196),
-    ], required: &[], constraints: &[157, 158] },
+    ], required: &[], constraints: &[156, 157] },
     // 551
     NodeDef { path: "StructureMap.group.rule.target.parameter", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -11537,7 +11537,7 @@ pub static NODES: [NodeDef; 682] = [
         k("name", 10, 202), k("publisher", 15, 202), k("purpose", 20, 199), k("software", 23, 11),
         k("status", 12, 192), k("text", 4, 119), k("title", 11, 202), k("translation", 30, 11),
         k("url", 8, 205), k("useContext", 18, 185), k("validateCode", 29, 11), k("version", 9, 202),
-    ], required: &[12, 14, 22], constraints: &[162, 163, 164, 165] },
+    ], required: &[12, 14, 22], constraints: &[161, 162, 163, 164] },
     // 605
     NodeDef { path: "TerminologyCapabilities.software", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -11571,7 +11571,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("subsumption", 5, 190),
         k("uri", 3, 191), k("version", 4, 11),
-    ], required: &[], constraints: &[161] },
+    ], required: &[], constraints: &[160] },
     // 608
     NodeDef { path: "TerminologyCapabilities.codeSystem.version", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -11853,7 +11853,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("capability", 4, 11), k("extension", 1, 72), k("id", 0, 202), k("link", 3, 11),
         k("modifierExtension", 2, 72),
-    ], required: &[4], constraints: &[185] },
+    ], required: &[4], constraints: &[184] },
     // 629
     NodeDef { path: "TestScript.metadata.link", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -11911,7 +11911,7 @@ pub static NODES: [NodeDef; 682] = [
         k("defaultValue", 4, 202), k("description", 5, 202), k("expression", 6, 202), k("extension", 1, 72),
         k("headerField", 7, 202), k("hint", 8, 202), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("name", 3, 202), k("path", 9, 202), k("sourceId", 10, 196),
-    ], required: &[3], constraints: &[184] },
+    ], required: &[3], constraints: &[183] },
     // 633
     NodeDef { path: "TestScript.setup", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -11931,7 +11931,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("assert", 4, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("operation", 3, 11),
-    ], required: &[], constraints: &[178] },
+    ], required: &[], constraints: &[177] },
     // 635
     NodeDef { path: "TestScript.setup.action.operation", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -11960,7 +11960,7 @@ pub static NODES: [NodeDef; 682] = [
         k("method", 11, 192), k("modifierExtension", 2, 72), k("origin", 12, 198), k("params", 13, 202),
         k("requestHeader", 14, 11), k("requestId", 15, 196), k("resource", 4, 192), k("responseId", 16, 196),
         k("sourceId", 17, 196), k("targetId", 18, 196), k("type", 3, 28), k("url", 19, 202),
-    ], required: &[10], constraints: &[188] },
+    ], required: &[10], constraints: &[187] },
     // 636
     NodeDef { path: "TestScript.setup.action.operation.requestHeader", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -12007,7 +12007,7 @@ pub static NODES: [NodeDef; 682] = [
         k("requestMethod", 16, 192), k("requestURL", 17, 202), k("resource", 18, 192), k("response", 19, 192),
         k("responseCode", 20, 202), k("sourceId", 21, 196), k("validateProfileId", 22, 196), k("value", 23, 202),
         k("warningOnly", 24, 190),
-    ], required: &[24], constraints: &[179, 181, 186] },
+    ], required: &[24], constraints: &[178, 180, 185] },
     // 638
     NodeDef { path: "TestScript.test", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -12025,12 +12025,12 @@ pub static NODES: [NodeDef; 682] = [
         e("id", 0, 1, &[202], N, N, 0, &[]),
         e("extension", 0, U, &[72], N, N, 0, &[]),
         e("modifierExtension", 0, U, &[72], N, N, S, &[]),
-        e("operation", 0, 1, &[11], 635, N, 0, &[189]),
-        e("assert", 0, 1, &[11], 637, N, 0, &[180, 182, 187]),
+        e("operation", 0, 1, &[11], 635, N, 0, &[188]),
+        e("assert", 0, 1, &[11], 637, N, 0, &[179, 181, 186]),
     ], keys: &[
         k("assert", 4, 11), k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72),
         k("operation", 3, 11),
-    ], required: &[], constraints: &[183] },
+    ], required: &[], constraints: &[182] },
     // 640
     NodeDef { path: "TestScript.teardown", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -12045,7 +12045,7 @@ pub static NODES: [NodeDef; 682] = [
         e("id", 0, 1, &[202], N, N, 0, &[]),
         e("extension", 0, U, &[72], N, N, 0, &[]),
         e("modifierExtension", 0, U, &[72], N, N, S, &[]),
-        e("operation", 1, 1, &[11], 635, N, 0, &[190]),
+        e("operation", 1, 1, &[11], 635, N, 0, &[189]),
     ], keys: &[
         k("extension", 1, 72), k("id", 0, 202), k("modifierExtension", 2, 72), k("operation", 3, 11),
     ], required: &[3], constraints: &[] },
@@ -12086,7 +12086,7 @@ pub static NODES: [NodeDef; 682] = [
         k("durationUnit", 7, 192), k("extension", 1, 72), k("frequency", 8, 201), k("frequencyMax", 9, 201),
         k("id", 0, 202), k("offset", 16, 204), k("period", 10, 195), k("periodMax", 11, 195),
         k("periodUnit", 12, 192), k("timeOfDay", 14, 203), k("when", 15, 192),
-    ], required: &[], constraints: &[166, 167, 168, 169, 170, 171, 172, 173, 174] },
+    ], required: &[], constraints: &[165, 166, 167, 168, 169, 170, 171, 172, 173] },
     // 644
     NodeDef { path: "TriggerDefinition", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -12100,7 +12100,7 @@ pub static NODES: [NodeDef; 682] = [
         k("condition", 6, 71), k("data", 5, 44), k("extension", 1, 72), k("id", 0, 202),
         k("name", 3, 202), k("timingDate", 4, 193), k("timingDateTime", 4, 194), k("timingReference", 4, 147),
         k("timingTiming", 4, 183), k("type", 2, 192),
-    ], required: &[2], constraints: &[175, 176, 177] },
+    ], required: &[2], constraints: &[174, 175, 176] },
     // 645
     NodeDef { path: "UsageContext", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -12174,7 +12174,7 @@ pub static NODES: [NodeDef; 682] = [
     ], keys: &[
         k("concept", 5, 11), k("extension", 1, 72), k("filter", 6, 11), k("id", 0, 202),
         k("modifierExtension", 2, 72), k("system", 3, 205), k("valueSet", 7, 191), k("version", 4, 202),
-    ], required: &[], constraints: &[191, 193, 194] },
+    ], required: &[], constraints: &[190, 192, 193] },
     // 649
     NodeDef { path: "ValueSet.compose.include.concept", elements: &[
         e("id", 0, 1, &[202], N, N, 0, &[]),
@@ -12256,7 +12256,7 @@ pub static NODES: [NodeDef; 682] = [
         k("abstract", 4, 190), k("code", 7, 192), k("contains", 10, 11), k("designation", 9, 11),
         k("display", 8, 202), k("extension", 1, 72), k("id", 0, 202), k("inactive", 5, 190),
         k("modifierExtension", 2, 72), k("system", 3, 205), k("version", 6, 202),
-    ], required: &[], constraints: &[192, 195, 196] },
+    ], required: &[], constraints: &[191, 194, 195] },
     // 655
     NodeDef { path: "VerificationResult", elements: &[
         e("id", 0, 1, &[196], N, N, S, &[]),
