@@ -2,8 +2,8 @@
 //! `$validate`. Each write is *prepared* (checked, validated, turned into a `WriteOp`) and
 //! then applied; transactions reuse the same `prepare_*` functions.
 
+use caduceus_index::Extraction;
 use caduceus_model::{Issue, IssueCode, OperationOutcome, defs, ids::is_valid_id};
-use caduceus_store::index::IndexRow;
 use caduceus_store::{Method, StoredVersion, WriteOp, WriteOutcome};
 use serde_json::Value;
 
@@ -92,7 +92,7 @@ fn describe_json_error(e: &serde_json::Error) -> &'static str {
 
 /// Validates a resource whose type is already known to match (422 on any error), drops the
 /// `meta` elements the store will set, and extracts its search index rows.
-fn validated(mut resource: Value) -> Result<(Value, Vec<IndexRow>), FhirError> {
+fn validated(mut resource: Value) -> Result<(Value, Extraction), FhirError> {
     let issues = caduceus_validate::validate_resource(&resource);
     if issues.iter().any(Issue::is_error) {
         return Err(FhirError::from_validation(issues));
@@ -103,7 +103,7 @@ fn validated(mut resource: Value) -> Result<(Value, Vec<IndexRow>), FhirError> {
         meta.remove("versionId");
         meta.remove("lastUpdated");
     }
-    let index = caduceus_index::extract(&resource).rows;
+    let index = caduceus_index::extract(&resource);
     Ok((resource, index))
 }
 
@@ -190,7 +190,8 @@ impl Engine {
             resource_type: resource_type.to_owned(),
             id,
             resource,
-            index,
+            index: index.rows,
+            contained: index.contained,
         })
     }
 
@@ -226,7 +227,8 @@ impl Engine {
             resource_type: resource_type.to_owned(),
             id: id.to_owned(),
             resource,
-            index,
+            index: index.rows,
+            contained: index.contained,
             if_match,
             method: Method::Update,
         })
@@ -288,7 +290,8 @@ impl Engine {
             resource_type: resource_type.to_owned(),
             id: id.to_owned(),
             resource,
-            index,
+            index: index.rows,
+            contained: index.contained,
             if_match: Some(current.version),
             method: Method::Patch,
         })

@@ -94,13 +94,19 @@ impl Engine {
                     summary.unreadable += 1;
                     continue;
                 };
-                let index = caduceus_index::extract(&resource).rows;
-                summary.rows += index.len() as u64;
+                let index = caduceus_index::extract(&resource);
+                summary.rows += index.rows.len() as u64;
+                summary.rows += index
+                    .contained
+                    .iter()
+                    .map(|c| c.rows.len() as u64)
+                    .sum::<u64>();
                 ops.push(WriteOp::Reindex {
                     resource_type: v.resource_type.clone(),
                     id: v.id.clone(),
                     version: v.version,
-                    index,
+                    index: index.rows,
+                    contained: index.contained,
                 });
             }
             for outcome in self.store.write(ops).await? {

@@ -255,10 +255,20 @@ fn references(type_name: &str, value: &Value, push: &mut impl FnMut(IndexValue))
 }
 
 /// Splits a literal reference: `Type/id`, `Type/id/_history/v`, or an absolute URL ending
-/// in one of those (kept whole in `url` too). Contained (`#id`) references are not indexed.
+/// in one of those (kept whole in `url` too). A local reference (`#id`, or `#` for the
+/// container) keeps its text as `target_id` and no type yet: `extract` gives it the type of
+/// the contained resource it names, or drops it (see `caduceus_store::index::ContainedIndex`).
 pub(crate) fn parse_reference(reference: &str) -> Option<IndexValue> {
-    if reference.starts_with('#') || reference.is_empty() {
+    if reference.is_empty() {
         return None;
+    }
+    if reference.starts_with('#') {
+        return Some(IndexValue::Reference {
+            target_type: None,
+            target_id: Some(reference.to_owned()),
+            version: None,
+            url: None,
+        });
     }
     let absolute = reference.contains("://") || reference.starts_with("urn:");
     let segments: Vec<&str> = reference.split('/').collect();

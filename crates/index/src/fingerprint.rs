@@ -9,8 +9,9 @@ use caduceus_model::defs;
 /// Bump whenever a change to the conversion code (not to the definitions, which the
 /// fingerprint covers by itself) changes which rows a resource gets.
 /// 1: the first indexer; 2: composites, identifier types (`:of-type`) and
-/// `Reference.identifier` (`:identifier`).
-pub const EXTRACTION_VERSION: u32 = 2;
+/// `Reference.identifier` (`:identifier`); 3: contained resources, and local (`#id`)
+/// references.
+pub const EXTRACTION_VERSION: u32 = 3;
 
 /// A short, stable hex string: the same for the same parameters and conversion code, on any
 /// machine and across builds (FNV-1a 64 over a canonical listing; it detects change, it is

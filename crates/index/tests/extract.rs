@@ -237,3 +237,88 @@ fn official_examples_extract_without_errors() {
         "expressions failing on official examples: {failures:?}"
     );
 }
+
+fn reference(target_type: &str, target_id: &str) -> IndexValue {
+    IndexValue::Reference {
+        target_type: Some(target_type.into()),
+        target_id: Some(target_id.into()),
+        version: None,
+        url: None,
+    }
+}
+
+#[test]
+fn contained_resources_get_rows_of_their_own_type_apart() {
+    let mr = json!({
+        "resourceType": "MedicationRequest",
+        "id": "mr1",
+        "contained": [
+            {"resourceType": "Medication", "id": "med1",
+             "code": {"coding": [{"system": "http://snomed.info/sct", "code": "123"}]}},
+            {"resourceType": "Provenance", "id": "prov", "target": [{"reference": "#"}],
+             "agent": [{"who": {"reference": "#med1"}}], "recorded": "2020-01-01T00:00:00Z"},
+            {"resourceType": "Medication", "id": "med1",
+             "code": {"coding": [{"system": "http://snomed.info/sct", "code": "dup"}]}},
+            {"resourceType": "Medication",
+             "code": {"coding": [{"system": "http://snomed.info/sct", "code": "no-id"}]}},
+            {"resourceType": "NotAType", "id": "x"}
+        ],
+        "status": "active",
+        "intent": "order",
+        "medicationReference": {"reference": "#med1"},
+        "subject": {"reference": "Patient/p1"},
+        "requester": {"reference": "#nowhere"}
+    });
+    let out = extract(&mr);
+    assert!(out.failed_params.is_empty(), "{:?}", out.failed_params);
+    // The container's own rows: the local reference is typed and kept as `#med1`; one that
+    // names no contained resource is dropped; no Medication code leaks into its rows.
+    let medication: Vec<&IndexValue> = out
+        .rows
+        .iter()
+        .filter(|r| r.param == "medication")
+        .map(|r| &r.value)
+        .collect();
+    assert_eq!(medication, vec![&reference("Medication", "#med1")]);
+    assert!(!out.rows.iter().any(|r| r.param == "requester"));
+    assert!(!out.rows.iter().any(|r| matches!(&r.value,
+        IndexValue::Token { code: Some(c), .. } if c == "123")));
+    // One entry per indexable contained resource: first of an id, with an id, known type.
+    let keys: Vec<(&str, &str)> = out
+        .contained
+        .iter()
+        .map(|c| (c.resource_type.as_str(), c.id.as_str()))
+        .collect();
+    assert_eq!(keys, [("Medication", "med1"), ("Provenance", "prov")]);
+    let med = &out.contained[0];
+    assert!(med.rows.iter().any(|r| r.param == "code"
+        && r.value == token(Some("http://snomed.info/sct"), Some("123"), None)));
+    assert!(!med.rows.iter().any(|r| matches!(&r.value,
+        IndexValue::Token { code: Some(c), .. } if c == "dup")));
+    // Inside a contained resource `#` names the container and `#id` a sibling.
+    let prov = &out.contained[1];
+    let target: Vec<&IndexValue> = prov
+        .rows
+        .iter()
+        .filter(|r| r.param == "target")
+        .map(|r| &r.value)
+        .collect();
+    assert_eq!(target, vec![&reference("MedicationRequest", "#")]);
+    let agent: Vec<&IndexValue> = prov
+        .rows
+        .iter()
+        .filter(|r| r.param == "agent")
+        .map(|r| &r.value)
+        .collect();
+    assert_eq!(agent, vec![&reference("Medication", "#med1")]);
+}
+
+#[test]
+fn a_top_level_hash_reference_names_nothing() {
+    let obs = json!({
+        "resourceType": "Observation", "id": "o1", "status": "final",
+        "code": {"text": "x"}, "subject": {"reference": "#"}
+    });
+    assert!(rows(&obs, "subject").is_empty());
+    assert!(extract(&obs).contained.is_empty());
+}

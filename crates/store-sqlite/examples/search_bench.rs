@@ -70,13 +70,15 @@ fn load(dir: &Path) -> Vec<Value> {
 }
 
 fn op(resource: Value) -> WriteOp {
+    let index = caduceus_index::extract(&resource);
     WriteOp::Create {
         resource_type: resource["resourceType"]
             .as_str()
             .unwrap_or_default()
             .to_owned(),
         id: resource["id"].as_str().unwrap_or_default().to_owned(),
-        index: caduceus_index::extract(&resource).rows,
+        index: index.rows,
+        contained: index.contained,
         resource,
     }
 }

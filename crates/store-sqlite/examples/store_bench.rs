@@ -92,6 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         id,
                         resource: patient(i),
                         index: Vec::new(),
+                        contained: Vec::new(),
                     }
                 })
                 .collect()
@@ -135,6 +136,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             id: format!("single-{task}-{i}"),
                             resource: patient(i),
                             index: Vec::new(),
+                            contained: Vec::new(),
                         }])
                         .await
                         .expect("single write");

@@ -13,10 +13,18 @@
 //!   `canon_value_k`, `canon_code_k`;
 //! - date: `low_k` start and `high_k` end, in µs (integers: those columns have no type
 //!   affinity, so neither µs nor decimals are converted).
+//!
+//! Contained resources (migration 5): each gets the rows of its own type under the key
+//! [`contained_key`] (`ContainerType/containerId#localId`), listed in `contained` with its
+//! container so that the container's next write or delete removes them. Local references
+//! (`#localId`, `#`) are stored resolved: `target_id` becomes the contained resource's key
+//! (the container's id for `#`), so a chain reaches the contained resource through
+//! `idx_reference` like any other target.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use caduceus_store::index::{IndexRow, IndexValue};
+use caduceus_store::index::{ContainedIndex, IndexRow, IndexValue};
 use rusqlite::types::Value;
 use rusqlite::{Connection, params};
 
@@ -77,9 +85,31 @@ static INSERT_COMPOSITE: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// The key of a contained resource's index rows: its address relative to the server base.
+pub(crate) fn contained_key(container_type: &str, container_id: &str, local_id: &str) -> String {
+    format!("{container_type}/{container_id}#{local_id}")
+}
+
+/// A reference target id as stored: a local `#localId` becomes the contained resource's
+/// key, a bare `#` the container's id (`container` is (type, id) of the container, which for
+/// a top-level resource is itself).
+fn stored_target<'a>(
+    target_id: &'a Option<String>,
+    container: (&str, &str),
+) -> Option<Cow<'a, str>> {
+    match target_id.as_deref() {
+        Some("#") => Some(Cow::Owned(container.1.to_owned())),
+        Some(t) => match t.strip_prefix('#') {
+            Some(local) => Some(Cow::Owned(contained_key(container.0, container.1, local))),
+            None => Some(Cow::Borrowed(t)),
+        },
+        None => None,
+    }
+}
+
 /// The 9 column values of one component, in [`Position`] order; `None` for a value that
 /// cannot be a component (a nested composite).
-fn component_columns(v: &IndexValue) -> Option<[Value; 9]> {
+fn component_columns(v: &IndexValue, container: (&str, &str)) -> Option<[Value; 9]> {
     const SYSTEM: usize = 0;
     const CODE: usize = 1;
     const TEXT: usize = 2;
@@ -108,7 +138,8 @@ fn component_columns(v: &IndexValue) -> Option<[Value; 9]> {
             url,
         } => {
             c[SYSTEM] = opt(target_type);
-            c[CODE] = opt(target_id);
+            c[CODE] = stored_target(target_id, container)
+                .map_or(Value::Null, |t| Value::Text(t.into_owned()));
             c[TEXT] = opt(url);
             c[VERSION] = opt(version);
         }
@@ -149,6 +180,7 @@ fn insert_composite(
     conn: &Connection,
     key: (i64, &str, &str, &str),
     parts: &[IndexValue],
+    container: (&str, &str),
 ) -> rusqlite::Result<usize> {
     if parts.is_empty() || parts.len() > POSITIONS.len() {
         return Ok(0);
@@ -162,7 +194,7 @@ fn insert_composite(
     ];
     for k in 0..POSITIONS.len() {
         match parts.get(k) {
-            Some(v) => match component_columns(v) {
+            Some(v) => match component_columns(v, container) {
                 Some(cols) => args.extend(cols),
                 None => return Ok(0),
             },
@@ -201,13 +233,80 @@ pub(crate) fn remove(
     Ok(())
 }
 
-/// Inserts the rows of a resource.
+/// Removes the contained resources of a container: their index rows and their `contained`
+/// entries.
+pub(crate) fn remove_contained(
+    conn: &Connection,
+    tenant: i64,
+    container_type: &str,
+    container_id: &str,
+) -> rusqlite::Result<()> {
+    let keys: Vec<(String, String)> = conn
+        .prepare_cached(
+            "SELECT type, id FROM contained \
+             WHERE tenant = ?1 AND container_type = ?2 AND container_id = ?3",
+        )?
+        .query_map(params![tenant, container_type, container_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    for (t, key) in &keys {
+        remove(conn, tenant, t, key)?;
+    }
+    conn.prepare_cached(
+        "DELETE FROM contained WHERE tenant = ?1 AND container_type = ?2 AND container_id = ?3",
+    )?
+    .execute(params![tenant, container_type, container_id])?;
+    Ok(())
+}
+
+/// Inserts the contained resources of a container (which has none yet): a `contained`
+/// entry and the index rows of each. A local id given twice keeps its first rows.
+pub(crate) fn insert_contained(
+    conn: &Connection,
+    tenant: i64,
+    container_type: &str,
+    container_id: &str,
+    contained: &[ContainedIndex],
+) -> rusqlite::Result<()> {
+    for c in contained {
+        let key = contained_key(container_type, container_id, &c.id);
+        let added = conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO contained (tenant, type, id, container_type, container_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![
+                tenant,
+                c.resource_type,
+                key,
+                container_type,
+                container_id
+            ])?;
+        if added == 1 {
+            insert(
+                conn,
+                tenant,
+                (&c.resource_type, &key),
+                &c.rows,
+                (container_type, container_id),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Inserts the rows of a resource, keyed `(type, id)`, whose local references resolve
+/// within `container` (type, id): the resource itself when it is top-level.
 pub(crate) fn insert(
     conn: &Connection,
     tenant: i64,
-    resource_type: &str,
-    id: &str,
+    (resource_type, id): (&str, &str),
     rows: &[IndexRow],
+    container: (&str, &str),
 ) -> rusqlite::Result<()> {
     for row in rows {
         let p = row.param;
@@ -223,7 +322,7 @@ pub(crate) fn insert(
                     "INSERT INTO idx_reference (tenant, type, id, param, target_type, target_id, target_version, url) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 )?
-                .execute(params![tenant, resource_type, id, p, target_type, target_id, version, url])?,
+                .execute(params![tenant, resource_type, id, p, target_type, stored_target(target_id, container), version, url])?,
             IndexValue::Date { start, end } => conn
                 .prepare_cached("INSERT INTO idx_date (tenant, type, id, param, start_us, end_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
                 .execute(params![tenant, resource_type, id, p, start, end])?,
@@ -240,7 +339,7 @@ pub(crate) fn insert(
                 .prepare_cached("INSERT INTO idx_uri (tenant, type, id, param, value) VALUES (?1, ?2, ?3, ?4, ?5)")?
                 .execute(params![tenant, resource_type, id, p, value])?,
             IndexValue::Composite(parts) => {
-                insert_composite(conn, (tenant, resource_type, id, p), parts)?
+                insert_composite(conn, (tenant, resource_type, id, p), parts, container)?
             }
         };
     }

@@ -174,6 +174,28 @@ CREATE TABLE store_meta (
 ) WITHOUT ROWID;
 "#,
     },
+    Migration {
+        version: 5,
+        name: "contained resources",
+        sql: r#"
+-- The contained resources of each resource's current version (`_contained` searches, and
+-- chains through local `#id` references). A contained resource's idx_* rows are kept under
+-- its own type with the key `id` = 'ContainerType/containerId#localId', which no real id
+-- can be (ids hold neither '/' nor '#'), so searches over `resources` never see them. Rows
+-- here and there are replaced with every write of the container and removed when it is
+-- deleted, in the same transaction.
+CREATE TABLE contained (
+    tenant         INTEGER NOT NULL,
+    type           TEXT    NOT NULL,      -- the contained resource's type
+    id             TEXT    NOT NULL,      -- ContainerType/containerId#localId
+    container_type TEXT    NOT NULL,
+    container_id   TEXT    NOT NULL,
+    PRIMARY KEY (tenant, type, id)
+) WITHOUT ROWID;
+-- Replacing a container's contained resources, and their containers in a search.
+CREATE INDEX contained_container ON contained (tenant, container_type, container_id);
+"#,
+    },
 ];
 
 /// The newest schema version this binary knows.

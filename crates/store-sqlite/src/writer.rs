@@ -22,6 +22,7 @@ use std::thread::JoinHandle;
 use bytes::Bytes;
 use caduceus_model::ids::now_micros;
 use caduceus_model::json::canonical_bytes;
+use caduceus_store::index::{ContainedIndex, IndexRow};
 use caduceus_store::{Method, StoreError, StoredVersion, WriteOp, WriteOutcome};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{mpsc, oneshot};
@@ -279,6 +280,7 @@ fn apply(
                 id,
                 resource,
                 index: rows,
+                contained,
             } => {
                 if cur.is_some() {
                     return Err(ApplyError::Refused(StoreError::AlreadyExists { index }));
@@ -294,7 +296,7 @@ fn apply(
                     Method::Create,
                     Some(body),
                 )?;
-                crate::index_rows::insert(conn, tenant, resource_type, id, rows)?;
+                index_resource(conn, tenant, (resource_type, id), rows, contained)?;
                 WriteOutcome::Written {
                     version,
                     created: true,
@@ -305,6 +307,7 @@ fn apply(
                 id,
                 resource,
                 index: rows,
+                contained,
                 if_match,
                 method,
             } => {
@@ -328,9 +331,9 @@ fn apply(
                     Some(body),
                 )?;
                 if cur.is_some() {
-                    crate::index_rows::remove(conn, tenant, resource_type, id)?;
+                    unindex_resource(conn, tenant, resource_type, id)?;
                 }
-                crate::index_rows::insert(conn, tenant, resource_type, id, rows)?;
+                index_resource(conn, tenant, (resource_type, id), rows, contained)?;
                 WriteOutcome::Written { version, created }
             }
             WriteOp::Delete {
@@ -352,7 +355,7 @@ fn apply(
                             Method::Delete,
                             None,
                         )?;
-                        crate::index_rows::remove(conn, tenant, resource_type, id)?;
+                        unindex_resource(conn, tenant, resource_type, id)?;
                         WriteOutcome::Deleted { version }
                     }
                 }
@@ -362,10 +365,11 @@ fn apply(
                 id,
                 version,
                 index: rows,
+                contained,
             } => match cur {
                 Some((v, false)) if v == *version => {
-                    crate::index_rows::remove(conn, tenant, resource_type, id)?;
-                    crate::index_rows::insert(conn, tenant, resource_type, id, rows)?;
+                    unindex_resource(conn, tenant, resource_type, id)?;
+                    index_resource(conn, tenant, (resource_type, id), rows, contained)?;
                     WriteOutcome::Reindexed { replaced: true }
                 }
                 _ => WriteOutcome::Reindexed { replaced: false },
@@ -374,6 +378,29 @@ fn apply(
         outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// Writes the index rows of a resource and of its contained resources.
+fn index_resource(
+    conn: &Connection,
+    tenant: i64,
+    key: (&str, &str),
+    rows: &[IndexRow],
+    contained: &[ContainedIndex],
+) -> rusqlite::Result<()> {
+    crate::index_rows::insert(conn, tenant, key, rows, key)?;
+    crate::index_rows::insert_contained(conn, tenant, key.0, key.1, contained)
+}
+
+/// Removes the index rows of a resource and of its contained resources.
+fn unindex_resource(
+    conn: &Connection,
+    tenant: i64,
+    resource_type: &str,
+    id: &str,
+) -> rusqlite::Result<()> {
+    crate::index_rows::remove(conn, tenant, resource_type, id)?;
+    crate::index_rows::remove_contained(conn, tenant, resource_type, id)
 }
 
 /// Appends a version and points the current state at it.

@@ -53,6 +53,7 @@ async fn rows_follow_the_current_version() {
         id: "p1".into(),
         resource: patient("Alpha"),
         index: family("Alpha"),
+        contained: Vec::new(),
     };
     store.write(vec![create]).await.unwrap();
     assert_eq!(rows(&dir, "idx_string", "p1"), ["family=Alpha"]);
@@ -63,6 +64,7 @@ async fn rows_follow_the_current_version() {
         id: "p1".into(),
         resource: patient("Beta"),
         index: family("Beta")[..1].to_vec(),
+        contained: Vec::new(),
         if_match: Some(1),
         method: Method::Update,
     };
@@ -83,6 +85,7 @@ async fn rows_follow_the_current_version() {
         id: "p1".into(),
         resource: patient("Gamma"),
         index: family("Gamma"),
+        contained: Vec::new(),
         if_match: Some(1),
         method: Method::Update,
     };

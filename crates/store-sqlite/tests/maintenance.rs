@@ -25,6 +25,7 @@ fn reindex(id: &str, version: u64, family: &str) -> WriteOp {
         id: id.into(),
         version,
         index: family_row(family),
+        contained: Vec::new(),
     }
 }
 

@@ -124,6 +124,7 @@ async fn update_as_create_and_patch_method() {
         id: "u1".into(),
         resource: common::patient("B"),
         index: Vec::new(),
+        contained: Vec::new(),
         if_match: None,
         method: Method::Patch,
     };
@@ -146,6 +147,7 @@ async fn client_meta_is_replaced_and_decimals_survive() {
             "meta": {"versionId": "99", "lastUpdated": "2000-01-01T00:00:00Z", "tag": [{"code": "t"}]}
         }),
         index: Vec::new(),
+        contained: Vec::new(),
     };
     let out = write_one(&store, op).await.unwrap();
     let (v, _) = written(&out);

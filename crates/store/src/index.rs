@@ -18,6 +18,26 @@
 pub mod normalize;
 pub mod units;
 
+/// The index rows of one resource in a resource's `contained` list. A store keeps them apart
+/// from top-level resources (a contained resource is not a resource of the server: only
+/// `_contained` searches and chains see it), under the contained resource's own type.
+///
+/// References between a container and its contained resources are local (`#p1`, and `#`
+/// for the container): in [`IndexValue::Reference`] rows, of the container and of its
+/// contained resources alike, such a target has `target_type` set and a `target_id` that
+/// starts with `#`: `#p1` names the contained resource `p1` of the same container, a bare
+/// `#` the container itself. The store resolves them when it knows the container's key
+/// (ids never contain `#`, so such a target never names a top-level resource).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainedIndex {
+    /// The contained resource's type (`resourceType`), e.g. `Medication`.
+    pub resource_type: String,
+    /// Its id within the container (`contained[i].id`), e.g. `med1`.
+    pub id: String,
+    /// Its index rows, as a top-level resource of that type would have them.
+    pub rows: Vec<IndexRow>,
+}
+
 /// One index row: a search parameter (by code) and one value it takes for the resource.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IndexRow {
@@ -51,7 +71,8 @@ pub enum IndexValue {
     Reference {
         /// Target type of a relative (or this-server absolute) reference.
         target_type: Option<String>,
-        /// Target id.
+        /// Target id; `#id` (`#` alone) for a contained resource (the container), see
+        /// [`ContainedIndex`].
         target_id: Option<String>,
         /// Target version, when the reference names one.
         version: Option<String>,

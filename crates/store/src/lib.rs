@@ -110,6 +110,8 @@ pub enum WriteOp {
         resource: Value,
         /// Its search index rows (replacing none: the resource is new).
         index: Vec<index::IndexRow>,
+        /// The index rows of its contained resources.
+        contained: Vec<index::ContainedIndex>,
     },
     /// Update, or create at this id if it has no live version (update-as-create).
     Update {
@@ -121,12 +123,15 @@ pub enum WriteOp {
         resource: Value,
         /// Its search index rows, replacing those of the previous version.
         index: Vec<index::IndexRow>,
+        /// The index rows of its contained resources, replacing the previous version's.
+        contained: Vec<index::ContainedIndex>,
         /// If set, the current version must be exactly this one (`If-Match`).
         if_match: Option<u64>,
         /// [`Method::Update`] or [`Method::Patch`], recorded in history.
         method: Method,
     },
-    /// Delete (write a tombstone, and drop the resource's index rows). Deleting an absent or
+    /// Delete (write a tombstone, and drop the resource's index rows, its contained
+    /// resources' included). Deleting an absent or
     /// already deleted resource succeeds and writes nothing.
     Delete {
         /// Resource type.
@@ -149,6 +154,8 @@ pub enum WriteOp {
         version: u64,
         /// Its search index rows.
         index: Vec<index::IndexRow>,
+        /// The index rows of its contained resources.
+        contained: Vec<index::ContainedIndex>,
     },
 }
 

@@ -43,6 +43,7 @@ pub fn create(id: &str, family: &str) -> WriteOp {
         id: id.into(),
         resource: patient(family),
         index: Vec::new(),
+        contained: Vec::new(),
     }
 }
 
@@ -52,6 +53,7 @@ pub fn update(id: &str, family: &str, if_match: Option<u64>) -> WriteOp {
         id: id.into(),
         resource: patient(family),
         index: Vec::new(),
+        contained: Vec::new(),
         if_match,
         method: Method::Update,
     }
@@ -75,5 +77,6 @@ pub fn observation(id: &str) -> WriteOp {
         )
         .expect("valid JSON"),
         index: Vec::new(),
+        contained: Vec::new(),
     }
 }

@@ -36,6 +36,11 @@ impl TestStore {
         TestStore { store, dir }
     }
 
+    /// The store's data folder.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// Creates `resource` (which has `resourceType` and `id`) with its index rows.
     pub async fn create(&self, resource: Value) {
         self.store
@@ -139,13 +144,15 @@ pub fn query(types: &[&str], params: &[(&str, &str)]) -> SearchQuery {
 pub fn op(resource: Value, update: bool) -> WriteOp {
     let resource_type = resource["resourceType"].as_str().expect("type").to_owned();
     let id = resource["id"].as_str().expect("id").to_owned();
-    let index = caduceus_index::extract(&resource).rows;
+    let extraction = caduceus_index::extract(&resource);
+    let (index, contained) = (extraction.rows, extraction.contained);
     if update {
         WriteOp::Update {
             resource_type,
             id,
             resource,
             index,
+            contained,
             if_match: None,
             method: Method::Update,
         }
@@ -155,6 +162,7 @@ pub fn op(resource: Value, update: bool) -> WriteOp {
             id,
             resource,
             index,
+            contained,
         }
     }
 }
