@@ -76,6 +76,17 @@ impl Engine {
             strict: true,
         };
         let mut search = self.parse_search(&request, base)?;
+        // Contained resources (or their containers, of other types) are not what a
+        // conditional interaction may create over, update or delete.
+        if matches!(
+            search.contained,
+            Some(caduceus_search::Contained::True | caduceus_search::Contained::Both)
+        ) {
+            return Err(FhirError::bad_request(
+                "a conditional interaction matches top-level resources only: _contained must be false",
+            )
+            .within("_contained"));
+        }
         search.count = limit.max(2);
         let search = self.resolve_terminology(search, base).await?;
         let page = self.store.search(&search, None).await?;

@@ -7,6 +7,9 @@
 //! own `_cursor` parameter. `_summary` and `_elements` are applied to each entry (the only
 //! case where stored resources are re-parsed on a read path); reads apply them the same way
 //! ([`Engine::subset`]), `_summary=true` by the definitions' `isSummary` flags ([`summary`]).
+//! `_contained=true|both` pages may hold contained resources themselves
+//! (`_containedType=contained`): their `fullUrl` is the container's with the local id as
+//! fragment.
 
 mod summary;
 
@@ -117,7 +120,7 @@ impl Engine {
             for (versions, mode) in [(&page.matches, "match"), (&page.included, "include")] {
                 for v in versions {
                     let body = shape(v, &query);
-                    let full_url = format!("{base}/{}/{}", v.resource_type, v.id);
+                    let full_url = full_url(base, v);
                     writer.entry(Entry {
                         full_url: Some(&full_url),
                         resource: body.as_deref(),
@@ -138,6 +141,17 @@ impl Engine {
             });
         }
         Ok(writer.finish())
+    }
+}
+
+/// An entry's `fullUrl`. A contained resource returned as itself (`_containedType=contained`)
+/// has no URL of its own: search.html gives it its container's URL with the local id as the
+/// fragment, `[base]/MedicationRequest/23#m1`, which is how the store keys it.
+fn full_url(base: &str, v: &StoredVersion) -> String {
+    if v.id.contains('#') {
+        format!("{base}/{}", v.id)
+    } else {
+        format!("{base}/{}/{}", v.resource_type, v.id)
     }
 }
 

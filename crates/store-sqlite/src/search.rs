@@ -11,7 +11,9 @@
 //!   (prefixes on ranges, string normalisation, token and reference forms, units);
 //! - `sort`: `_sort` values and the keyset condition; `cursor`: the opaque cursor;
 //! - `include`: `_include`/`_revinclude` (`:iterate`) for the page's matches;
-//! - `composite`: composite parameters and token `:of-type`, over `idx_composite`.
+//! - `composite`: composite parameters and token `:of-type`, over `idx_composite`;
+//! - `contained`: `_contained=true|both` and `_containedType`, over the contained resources'
+//!   own index rows (migration 5), keyset-paged like the rest.
 //!
 //! Paging is keyset: without `_sort` the order is (type, id), the primary key of
 //! `resources`, so a page is an index range; with `_sort` the matches with their sort values
@@ -26,11 +28,14 @@
 //! `_text`, `_content`, `_filter` (special parameters), and `_list` unless the engine
 //! resolved it to an `_id` criterion (`caduceus_engine`'s `list` module); token `:in`, `:not-in`,
 //! `:above`, `:below` whose value the engine has not resolved to a `TokenSet` of codes (see
-//! `caduceus_engine::terminology`); reference `:above`/`:below`; `_contained=true|both`
-//! (contained resources are not indexed); more than 400 OR values in one criterion
-//! (SQLite's compound-select limit; a `TokenSet` is one value however many codes it holds).
+//! `caduceus_engine::terminology`); reference `:above`/`:below`; `_sort` together with
+//! `_contained=true|both`; more than 400 OR values in one criterion (SQLite's
+//! compound-select limit; a `TokenSet` is one value however many codes it holds).
 
 mod composite;
+mod contained;
+#[cfg(test)]
+mod contained_plan_tests;
 mod cursor;
 mod filter;
 mod frag;
@@ -42,7 +47,7 @@ mod sort;
 mod token_set_plan_tests;
 mod values;
 
-use caduceus_search::{Contained, SearchQuery, Summary, Total};
+use caduceus_search::{Contained, ContainedType, SearchQuery, Summary, Total};
 use caduceus_store::StoreError;
 use caduceus_store::StoredVersion;
 use caduceus_store::search::SearchPage;
@@ -52,6 +57,7 @@ use rusqlite::types::Value;
 use crate::SqliteStore;
 use crate::error::map_sqlite;
 use crate::rows::{decode, version_columns};
+use filter::Scope;
 use frag::Frag;
 use sort::Col;
 
@@ -84,9 +90,7 @@ pub(crate) fn execute(
     now: i64,
 ) -> Result<SearchPage, StoreError> {
     if matches!(q.contained, Some(Contained::True | Contained::Both)) {
-        return Err(StoreError::Unsupported(
-            "_contained (contained resources are not indexed)".into(),
-        ));
+        return execute_contained(conn, tenant, q, cursor, now);
     }
     let filter = filter::build(tenant, q, now)?;
     let count_only = q.summary == Some(Summary::Count);
@@ -121,6 +125,74 @@ pub(crate) fn execute(
             Some(_) => return Err(StoreError::Internal("search keyset width".into())),
             None => None,
         }
+    } else {
+        None
+    };
+    let matches: Vec<StoredVersion> = rows.into_iter().map(|(v, _)| v).collect();
+    let included = include::included(conn, tenant, q, &matches)?;
+    Ok(SearchPage {
+        matches,
+        included,
+        next_cursor,
+        total,
+    })
+}
+
+/// One page of a `_contained=true|both` search (see `contained`), in (type, id) order.
+fn execute_contained(
+    conn: &Connection,
+    tenant: i64,
+    q: &SearchQuery,
+    cursor: Option<&str>,
+    now: i64,
+) -> Result<SearchPage, StoreError> {
+    if !q.sort.is_empty() {
+        return Err(StoreError::Unsupported("_sort with _contained".into()));
+    }
+    let both = q.contained == Some(Contained::Both);
+    let as_contained = q.contained_type == Some(ContainedType::Contained);
+    let top = if both {
+        Some(filter::build(tenant, q, now)?)
+    } else {
+        None
+    };
+    let inner = filter::build_scoped(tenant, q, now, Scope::Contained)?;
+    let count_only = q.summary == Some(Summary::Count);
+    let total = if count_only || matches!(q.total, Some(Total::Accurate | Total::Estimate)) {
+        Some(if as_contained {
+            // Contained keys are never top-level ids: the two sets are disjoint.
+            let top_n = match &top {
+                Some(f) => count(conn, f)?,
+                None => 0,
+            };
+            top_n + contained::count_contained(conn, inner.clone())?
+        } else {
+            contained::count_containers(conn, inner.clone(), top.clone())?
+        })
+    } else {
+        None
+    };
+    if count_only || q.count == 0 {
+        return Ok(SearchPage {
+            total,
+            ..SearchPage::default()
+        });
+    }
+    let hash = cursor::query_hash(&cursor_scope(q));
+    let limit = usize::try_from(q.count).unwrap_or(usize::MAX);
+    let after = cursor.map(|c| cursor::decode(c, hash, 2)).transpose()?;
+    let after = after.as_deref();
+    let mut rows = if as_contained {
+        contained::page_contained(conn, inner, after, limit)?
+    } else {
+        contained::page_containers(conn, tenant, inner, after, limit)?
+    };
+    if let Some(top) = top {
+        rows = contained::merge(page_by_id(conn, top, after, limit)?, rows, limit);
+    }
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|(_, keys)| cursor::encode(hash, keys))
     } else {
         None
     };

@@ -12,7 +12,11 @@ use crate::StoredVersion;
 /// One page of search results.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SearchPage {
-    /// The matches of this page, in result order (current versions, never deletions).
+    /// The matches of this page, in result order (current versions, never deletions). A
+    /// contained resource returned as itself (`_containedType=contained`) has its own type,
+    /// the id `ContainerType/containerId#localId` (its address relative to the server base,
+    /// which no real id can be: ids hold neither `/` nor `#`), the `contained` entry as its
+    /// body, and its container's version, seq and lastUpdated.
     pub matches: Vec<StoredVersion>,
     /// Resources `_include`d or `_revinclude`d by this page's matches (each once, none of
     /// them also in `matches`).

@@ -26,6 +26,17 @@
 //! (type, id) pairs restricted with `x.type IN (types)`, compared as `(r.type, r.id) IN`,
 //! so it too is driven by the index rows that match rather than by the searched types.
 //!
+//! Contained resources (`_contained`, migration 5) have index rows under keys
+//! `ContainerType/id#local` and a row in `contained`, never in `resources`, so a set of ids
+//! may hold such keys but a top-level search (`resources r`) never matches them. The same
+//! WHERE clause over `contained k` ([`Scope::Contained`]) finds contained resources instead.
+//! A chain's targets (and `_has` sources) are both kinds ([`Scope::Any`]): local references
+//! are stored pointing at the contained resource's key, so `subject.name=x` follows `#p1`
+//! into a contained Patient, as R4 evaluates chains inside contained resources. Where a set
+//! needs "every resource of the type" (`:not` in a chain, `_id`, `_lastUpdated`,
+//! `:missing` both ways) it is taken from the scope's tables; a contained resource's `_id` is
+//! its local id, its `_lastUpdated` its container's.
+//!
 //! Composite values are one `idx_composite` row whose every component matches in its
 //! position (`composite`), sought by the first component through `idx_composite_lookup`;
 //! token `:of-type` reads the `(type coding, value)` tuples of the identifier parameter
@@ -81,11 +92,34 @@ impl Ty<'_> {
         });
     }
 
-    /// What the outer row compares with such a set.
-    fn key(self) -> &'static str {
+    /// What the outer row (alias `a`) compares with such a set.
+    fn key(self, a: &str) -> String {
         match self {
-            Ty::Fixed(_) => "r.id",
-            Ty::Many(_) => "(r.type, r.id)",
+            Ty::Fixed(_) => format!("{a}.id"),
+            Ty::Many(_) => format!("({a}.type, {a}.id)"),
+        }
+    }
+}
+
+/// Which resources a set (or the outer query) ranges over.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Scope {
+    /// Top-level resources (`resources`).
+    Top,
+    /// Contained resources (`contained`).
+    Contained,
+    /// Both: the targets of a chain, the sources of `_has`.
+    Any,
+}
+
+impl Scope {
+    /// The tables of the scope, each with the expression of a member's own id (a contained
+    /// resource's local id is its key after `#`).
+    fn arms(self) -> &'static [Scope] {
+        match self {
+            Scope::Top => &[Scope::Top],
+            Scope::Contained => &[Scope::Contained],
+            Scope::Any => &[Scope::Top, Scope::Contained],
         }
     }
 }
@@ -103,33 +137,47 @@ enum Set {
 /// The WHERE clause (without `WHERE`) over `resources r` for the query's types, criteria
 /// and compartment. `now` (µs) anchors `ap` on dates.
 pub(crate) fn build(tenant: i64, q: &SearchQuery, now: i64) -> Result<Frag, StoreError> {
+    build_scoped(tenant, q, now, Scope::Top)
+}
+
+/// [`build`] over `resources r` ([`Scope::Top`]) or over `contained k`
+/// ([`Scope::Contained`]: the contained resources of live containers, whose rows exist only
+/// while their container's current version holds them).
+pub(crate) fn build_scoped(
+    tenant: i64,
+    q: &SearchQuery,
+    now: i64,
+    scope: Scope,
+) -> Result<Frag, StoreError> {
+    let a = if scope == Scope::Contained { "k" } else { "r" };
     let mut f = Frag::new();
-    f.push("r.tenant = ")
-        .bind(tenant)
-        .push(" AND r.deleted = 0");
+    f.push(&format!("{a}.tenant = ")).bind(tenant);
+    if scope != Scope::Contained {
+        f.push(" AND r.deleted = 0");
+    }
     let ty = match q.types.as_slice() {
         [t] => {
-            f.push(" AND r.type = ").bind(t.to_string());
+            f.push(&format!(" AND {a}.type = ")).bind(t.to_string());
             Ty::Fixed(t)
         }
         types => {
-            f.push(" AND r.type IN ")
+            f.push(&format!(" AND {a}.type IN "))
                 .bind_list(types.iter().map(|t| t.to_string()));
             Ty::Many(types)
         }
     };
     for c in &q.criteria {
-        match criterion_set(tenant, ty, &c.path, c, now)? {
+        match criterion_set(tenant, ty, &c.path, c, now, scope)? {
             Set::In(s) => {
                 f.push(" AND ")
-                    .push(ty.key())
+                    .push(&ty.key(a))
                     .push(" IN (")
                     .append(s)
                     .push(")");
             }
             Set::NotIn(s) => {
                 f.push(" AND ")
-                    .push(ty.key())
+                    .push(&ty.key(a))
                     .push(" NOT IN (")
                     .append(s)
                     .push(")");
@@ -137,7 +185,7 @@ pub(crate) fn build(tenant: i64, q: &SearchQuery, now: i64) -> Result<Frag, Stor
         }
     }
     if let Some(comp) = &q.compartment {
-        compartment(&mut f, tenant, comp);
+        compartment(&mut f, tenant, comp, a);
     }
     Ok(f)
 }
@@ -146,8 +194,9 @@ pub(crate) fn build(tenant: i64, q: &SearchQuery, now: i64) -> Result<Frag, Stor
 /// their type's compartment parameters. The compartment resource itself is not a member:
 /// R4 (search.html#compartments, compartmentdefinition.html) defines the compartment by the
 /// listed parameters only.
-fn compartment(f: &mut Frag, tenant: i64, c: &CompartmentFilter) {
-    f.push(" AND (r.type, r.id) IN (SELECT c.type, c.id FROM idx_reference c WHERE c.tenant = ")
+fn compartment(f: &mut Frag, tenant: i64, c: &CompartmentFilter, a: &str) {
+    f.push(&format!(" AND ({a}.type, {a}.id) IN "))
+        .push("(SELECT c.type, c.id FROM idx_reference c WHERE c.tenant = ")
         .bind(tenant)
         .push(" AND c.target_type = ")
         .bind(c.compartment_type.to_owned())
@@ -175,17 +224,18 @@ fn compartment(f: &mut Frag, tenant: i64, c: &CompartmentFilter) {
     f.push("))");
 }
 
-/// The set of live resources of type `ty` that match criterion `c` evaluated at the end of
-/// `path`.
+/// The set of live resources of type `ty` in `scope` that match criterion `c` evaluated at
+/// the end of `path`.
 fn criterion_set(
     tenant: i64,
     ty: Ty<'_>,
     path: &[Link],
     c: &Criterion,
     now: i64,
+    scope: Scope,
 ) -> Result<Set, StoreError> {
     let Some((link, rest)) = path.split_first() else {
-        return param_set(tenant, ty, c, now);
+        return param_set(tenant, ty, c, now, scope);
     };
     let mut f = Frag::new();
     match link {
@@ -200,7 +250,8 @@ fn criterion_set(
                 let inner = positive(
                     tenant,
                     Ty::Fixed(target),
-                    criterion_set(tenant, Ty::Fixed(target), rest, c, now)?,
+                    Scope::Any,
+                    criterion_set(tenant, Ty::Fixed(target), rest, c, now, Scope::Any)?,
                 );
                 ty.select(&mut f, "c.type", "c.id");
                 f.push(" FROM idx_reference c WHERE c.tenant = ")
@@ -217,7 +268,12 @@ fn criterion_set(
         }
         Link::Has { source_type, param } => {
             let source = Ty::Fixed(source_type);
-            let inner = positive(tenant, source, criterion_set(tenant, source, rest, c, now)?);
+            let inner = positive(
+                tenant,
+                source,
+                Scope::Any,
+                criterion_set(tenant, source, rest, c, now, Scope::Any)?,
+            );
             ty.select(&mut f, "h.target_type", "h.target_id");
             f.push(" FROM idx_reference h WHERE h.tenant = ")
                 .bind(tenant)
@@ -234,42 +290,67 @@ fn criterion_set(
     Ok(Set::In(f))
 }
 
-/// A set as a positive `SELECT id` (a complement becomes "live resources of the type not in
-/// the set").
-fn positive(tenant: i64, ty: Ty<'_>, set: Set) -> Frag {
+/// A set as a positive `SELECT id` (a complement becomes "live resources of the type in
+/// the scope not in the set").
+fn positive(tenant: i64, ty: Ty<'_>, scope: Scope, set: Set) -> Frag {
     match set {
         Set::In(f) => f,
-        Set::NotIn(inner) => {
-            let mut f = Frag::new();
-            ty.select(&mut f, "n.type", "n.id");
-            f.push(" FROM resources n WHERE n.tenant = ")
-                .bind(tenant)
-                .push(" AND ");
-            ty.eq(&mut f, "n.type");
-            f.push(" AND n.deleted = 0 AND ")
-                .push(match ty {
-                    Ty::Fixed(_) => "n.id",
-                    Ty::Many(_) => "(n.type, n.id)",
-                })
-                .push(" NOT IN (")
-                .append(inner)
-                .push(")");
-            f
-        }
+        Set::NotIn(inner) => live(tenant, ty, scope, false, |f, _| {
+            f.push(match ty {
+                Ty::Fixed(_) => "n.id",
+                Ty::Many(_) => "(n.type, n.id)",
+            })
+            .push(" NOT IN (")
+            .append(inner.clone())
+            .push(")");
+        }),
     }
 }
 
-/// Live resources of the type (the set of `_id`/`_lastUpdated` criteria).
-fn live(tenant: i64, ty: Ty<'_>, with_version: bool) -> Frag {
+/// Live resources of the type in the scope (the set of `_id`/`_lastUpdated` criteria), as
+/// `n`, each table of the scope one arm of a `UNION ALL`; `cond` adds a condition to each
+/// arm, given the expression of the member's own id. With `with_version`, `lv` is the
+/// version row (the container's for a contained resource).
+fn live(
+    tenant: i64,
+    ty: Ty<'_>,
+    scope: Scope,
+    with_version: bool,
+    mut cond: impl FnMut(&mut Frag, &str),
+) -> Frag {
     let mut f = Frag::new();
-    ty.select(&mut f, "n.type", "n.id");
-    f.push(" FROM resources n");
-    if with_version {
-        f.push(" JOIN versions lv ON lv.seq = n.seq");
+    for (k, arm) in scope.arms().iter().enumerate() {
+        if k > 0 {
+            f.push(" UNION ALL ");
+        }
+        ty.select(&mut f, "n.type", "n.id");
+        let own_id = match arm {
+            Scope::Contained => {
+                f.push(" FROM contained n");
+                if with_version {
+                    f.push(
+                        " JOIN resources cn ON cn.tenant = n.tenant AND cn.type = n.container_type \
+                         AND cn.id = n.container_id JOIN versions lv ON lv.seq = cn.seq",
+                    );
+                }
+                "substr(n.id, instr(n.id, '#') + 1)"
+            }
+            _ => {
+                f.push(" FROM resources n");
+                if with_version {
+                    f.push(" JOIN versions lv ON lv.seq = n.seq");
+                }
+                "n.id"
+            }
+        };
+        f.push(" WHERE n.tenant = ").bind(tenant).push(" AND ");
+        ty.eq(&mut f, "n.type");
+        if *arm != Scope::Contained {
+            f.push(" AND n.deleted = 0");
+        }
+        f.push(" AND ");
+        cond(&mut f, own_id);
     }
-    f.push(" WHERE n.tenant = ").bind(tenant).push(" AND ");
-    ty.eq(&mut f, "n.type");
-    f.push(" AND n.deleted = 0");
     f
 }
 
@@ -313,15 +394,21 @@ fn table_for(kind: ParamKind, modifier: Option<Modifier>) -> Option<&'static str
 }
 
 /// The set of one parameter criterion (no chain left).
-fn param_set(tenant: i64, ty: Ty<'_>, c: &Criterion, now: i64) -> Result<Set, StoreError> {
+fn param_set(
+    tenant: i64,
+    ty: Ty<'_>,
+    c: &Criterion,
+    now: i64,
+    scope: Scope,
+) -> Result<Set, StoreError> {
     let code = c.param.code;
     let kind = c.param.kind;
     if c.modifier == Some(Modifier::Missing) {
-        return missing(tenant, ty, c);
+        return missing(tenant, ty, c, scope);
     }
     match code {
-        "_id" => return id_set(tenant, ty, c),
-        "_lastUpdated" => return last_updated_set(tenant, ty, c, now),
+        "_id" => return id_set(tenant, ty, c, scope),
+        "_lastUpdated" => return last_updated_set(tenant, ty, c, now, scope),
         _ => {}
     }
     if c.values.len() > MAX_VALUES {
@@ -448,7 +535,7 @@ fn reference_modifier(m: Modifier) -> StoreError {
 }
 
 /// `:missing=true|false`: the resources without (with) any index row for the parameter.
-fn missing(tenant: i64, ty: Ty<'_>, c: &Criterion) -> Result<Set, StoreError> {
+fn missing(tenant: i64, ty: Ty<'_>, c: &Criterion, scope: Scope) -> Result<Set, StoreError> {
     let mut want_missing = false;
     let mut want_present = false;
     for v in &c.values {
@@ -461,7 +548,9 @@ fn missing(tenant: i64, ty: Ty<'_>, c: &Criterion) -> Result<Set, StoreError> {
     let code = c.param.code;
     // Every live resource has an id and a lastUpdated.
     let has = if matches!(code, "_id" | "_lastUpdated") {
-        live(tenant, ty, false)
+        live(tenant, ty, scope, false, |f, _| {
+            f.push("1");
+        })
     } else {
         let Some(table) = table(c.param.kind) else {
             return Err(unsupported(format!("{} :missing", c.param.kind.code())));
@@ -478,14 +567,16 @@ fn missing(tenant: i64, ty: Ty<'_>, c: &Criterion) -> Result<Set, StoreError> {
         f
     };
     Ok(match (want_missing, want_present) {
-        (true, true) => Set::In(live(tenant, ty, false)),
+        (true, true) => Set::In(live(tenant, ty, scope, false, |f, _| {
+            f.push("1");
+        })),
         (true, false) => Set::NotIn(has),
         _ => Set::In(has),
     })
 }
 
 /// `_id`: the logical id itself, no index rows needed.
-fn id_set(tenant: i64, ty: Ty<'_>, c: &Criterion) -> Result<Set, StoreError> {
+fn id_set(tenant: i64, ty: Ty<'_>, c: &Criterion, scope: Scope) -> Result<Set, StoreError> {
     if let Some(m) = c.modifier
         && m != Modifier::Not
     {
@@ -505,8 +596,9 @@ fn id_set(tenant: i64, ty: Ty<'_>, c: &Criterion) -> Result<Set, StoreError> {
             _ => return Err(mismatch(c.param.kind)),
         }
     }
-    let mut f = live(tenant, ty, false);
-    f.push(" AND n.id IN ").bind_list(ids.iter().cloned());
+    let mut f = live(tenant, ty, scope, false, |f, own_id| {
+        f.push(own_id).push(" IN ").bind_list(ids.iter().cloned());
+    });
     if ids.is_empty() {
         f = Frag::new();
         ty.empty(&mut f);
@@ -519,21 +611,35 @@ fn id_set(tenant: i64, ty: Ty<'_>, c: &Criterion) -> Result<Set, StoreError> {
 
 /// `_lastUpdated`: the current version's `last_updated`, a point in µs, as the range
 /// `[t, t + 1)`.
-fn last_updated_set(tenant: i64, ty: Ty<'_>, c: &Criterion, now: i64) -> Result<Set, StoreError> {
+fn last_updated_set(
+    tenant: i64,
+    ty: Ty<'_>,
+    c: &Criterion,
+    now: i64,
+    scope: Scope,
+) -> Result<Set, StoreError> {
     if let Some(m) = c.modifier {
         return Err(unsupported(format!("date :{}", m.code())));
     }
-    let mut f = live(tenant, ty, true);
-    f.push(" AND (");
+    let mut cond = Frag::new();
+    cond.push("(");
     for (k, v) in c.values.iter().enumerate() {
         if k > 0 {
-            f.push(" OR ");
+            cond.push(" OR ");
         }
         let SearchValue::Date(d) = v else {
             return Err(mismatch(c.param.kind));
         };
-        values::date(&mut f, "lv.last_updated", "(lv.last_updated + 1)", d, now);
+        values::date(
+            &mut cond,
+            "lv.last_updated",
+            "(lv.last_updated + 1)",
+            d,
+            now,
+        );
     }
-    f.push(")");
-    Ok(Set::In(f))
+    cond.push(")");
+    Ok(Set::In(live(tenant, ty, scope, true, |f, _| {
+        f.append(cond.clone());
+    })))
 }
