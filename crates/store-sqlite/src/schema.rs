@@ -196,6 +196,35 @@ CREATE TABLE contained (
 CREATE INDEX contained_container ON contained (tenant, container_type, container_id);
 "#,
     },
+    Migration {
+        version: 6,
+        name: "covering lookup indexes",
+        sql: r#"
+-- The lookup indexes end with the columns their searches select, so a criterion's set is
+-- read from the index alone, without a table row per match: at 100,000 resources,
+-- `Observation?code=<a code on 2,835 of them>` went from 6.2 ms to 0.4 ms to materialise.
+-- Same names, so the plan tests and INDEXED BY clauses keep holding.
+DROP INDEX idx_string_lookup;
+CREATE INDEX idx_string_lookup ON idx_string (tenant, type, param, normalized, id);
+DROP INDEX idx_token_lookup;
+CREATE INDEX idx_token_lookup ON idx_token (tenant, type, param, code, system, id);
+DROP INDEX idx_reference_lookup;
+CREATE INDEX idx_reference_lookup ON idx_reference (tenant, type, param, target_id, target_type, id);
+-- _revinclude and _has from the target side select the source's type and id.
+DROP INDEX idx_reference_target;
+CREATE INDEX idx_reference_target ON idx_reference (tenant, target_type, target_id, param, type, id);
+-- _include and _has from the source side select the parameter and the target.
+DROP INDEX idx_reference_resource;
+CREATE INDEX idx_reference_resource ON idx_reference (tenant, type, id, param, target_type, target_id);
+DROP INDEX idx_date_lookup;
+CREATE INDEX idx_date_lookup ON idx_date (tenant, type, param, start_us, end_us, id);
+-- _sort on a date reads each match's own range.
+DROP INDEX idx_date_resource;
+CREATE INDEX idx_date_resource ON idx_date (tenant, type, id, param, start_us, end_us);
+DROP INDEX idx_uri_lookup;
+CREATE INDEX idx_uri_lookup ON idx_uri (tenant, type, param, value, id);
+"#,
+    },
 ];
 
 /// The newest schema version this binary knows.

@@ -113,7 +113,7 @@ mod tests {
             .collect();
         let plan = plan.join("\n");
         assert!(
-            plan.contains("SEARCH h USING INDEX idx_reference_resource"),
+            plan.contains("SEARCH h USING COVERING INDEX idx_reference_resource"),
             "{plan}"
         );
     }
