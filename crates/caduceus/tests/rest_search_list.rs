@@ -17,18 +17,21 @@ fn setup(server: &Server) {
     ] {
         put(server, patient(id, family, "X", gender, None));
     }
-    put(server, observation("o1", Some("Patient/a"), "8302-2", json!({})));
+    put(
+        server,
+        observation("o1", Some("Patient/a"), "8302-2", json!({})),
+    );
     put(
         server,
         // mode "changes": only such a list may mark entries deleted (lst-2).
         json!({"resourceType": "List", "id": "ward", "status": "current", "mode": "changes",
-               "entry": [
-                   {"item": {"reference": "Patient/a"}},
-                   {"item": {"reference": format!("{}/Patient/b", server.base)}},
-                   {"item": {"reference": "Patient/gone"}},
-                   {"item": {"reference": "Observation/o1"}},
-                   {"item": {"reference": "Patient/d"}, "deleted": true}
-               ]}),
+        "entry": [
+            {"item": {"reference": "Patient/a"}},
+            {"item": {"reference": format!("{}/Patient/b", server.base)}},
+            {"item": {"reference": "Patient/gone"}},
+            {"item": {"reference": "Observation/o1"}},
+            {"item": {"reference": "Patient/d"}, "deleted": true}
+        ]}),
     );
     put(
         server,
@@ -45,7 +48,10 @@ fn list_finds_the_listed_resources_of_the_searched_type() {
     assert_eq!(ids(&server, "Observation?_list=ward"), vec!["o1"]);
     // AND with other criteria, OR across lists, AND across repeated _list.
     assert_eq!(ids(&server, "Patient?_list=ward&gender=female"), vec!["a"]);
-    assert_eq!(ids(&server, "Patient?_list=ward,other"), vec!["a", "b", "c"]);
+    assert_eq!(
+        ids(&server, "Patient?_list=ward,other"),
+        vec!["a", "b", "c"]
+    );
     assert_eq!(
         ids(&server, "Patient?_list=ward,other&_list=other"),
         vec!["c"]

@@ -303,3 +303,65 @@ fn total_summary_and_elements() {
     let b = search(&server, "Patient?_id=p1");
     assert_eq!(b["entry"][0]["resource"], read);
 }
+
+#[test]
+fn include_bounds_are_reported_in_the_bundle() {
+    let server = Server::start();
+    // 1,003 Observations of one Patient: more than a page may include.
+    let mut entries_in = vec![json!({
+        "resource": {"resourceType": "Patient", "id": "cap"},
+        "request": {"method": "PUT", "url": "Patient/cap"}
+    })];
+    for n in 0..1003 {
+        entries_in.push(json!({
+            "resource": {"resourceType": "Observation", "id": format!("cap{n}"), "status": "final",
+                         "code": {"text": "x"}, "subject": {"reference": "Patient/cap"}},
+            "request": {"method": "PUT", "url": format!("Observation/cap{n}")}
+        }));
+    }
+    server
+        .post(
+            "",
+            &json!({"resourceType": "Bundle", "type": "transaction", "entry": entries_in}),
+        )
+        .expect(200);
+    let capped = |b: &serde_json::Value| {
+        outcomes(b)
+            .iter()
+            .any(|o| o.to_string().contains("Included resources were capped"))
+    };
+    let b = search(&server, "Patient?_id=cap&_revinclude=Observation:subject");
+    assert_eq!(entries(&b, "include").len(), 1000);
+    assert!(capped(&b), "the cap is not reported: {}", b["entry"][1001]);
+    let b = search(
+        &server,
+        "Patient?_id=cap&_revinclude=Observation:subject&_count=1",
+    );
+    assert!(capped(&b));
+
+    // A chain of 12 linked Patients: :iterate follows 1 + 8 rounds, then says it stopped.
+    for n in 0..12 {
+        let mut p = json!({"resourceType": "Patient", "id": format!("chain{n}")});
+        if n < 11 {
+            p["link"] = json!([{"other": {"reference": format!("Patient/chain{}", n + 1)}, "type": "seealso"}]);
+        }
+        put(&server, p);
+    }
+    let b = search(&server, "Patient?_id=chain0&_include:iterate=Patient:link");
+    let mut included = entries(&b, "include");
+    included.sort();
+    let expected: Vec<String> = {
+        let mut e: Vec<String> = (1..=9).map(|n| format!("Patient/chain{n}")).collect();
+        e.sort();
+        e
+    };
+    assert_eq!(included, expected);
+    assert!(capped(&b));
+    // Within the bounds, no such note.
+    let b = search(&server, "Patient?_id=chain9&_include:iterate=Patient:link");
+    assert_eq!(
+        entries(&b, "include"),
+        ["Patient/chain10", "Patient/chain11"]
+    );
+    assert!(!capped(&b), "{b}");
+}

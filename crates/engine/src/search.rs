@@ -14,6 +14,7 @@
 mod summary;
 
 use caduceus_model::OperationOutcome;
+use caduceus_model::outcome::{Issue, IssueCode};
 use caduceus_search::{Handling, ParseOptions, SearchQuery, Summary};
 use caduceus_store::StoredVersion;
 use serde_json::{Value, json};
@@ -130,10 +131,17 @@ impl Engine {
                 }
             }
         }
-        if !query.ignored.is_empty() {
+        let mut notes = query.ignored.clone();
+        if page.included_truncated {
+            notes.push(Issue::warning(
+                IssueCode::TooCostly,
+                "Included resources were capped for this page (at most 1000, and at most 8 \
+                 :iterate rounds): some _include/_revinclude targets are not in this Bundle",
+            ));
+        }
+        if !notes.is_empty() {
             let outcome =
-                serde_json::to_vec(&OperationOutcome::from(query.ignored.clone()).to_json())
-                    .unwrap_or_default();
+                serde_json::to_vec(&OperationOutcome::from(notes).to_json()).unwrap_or_default();
             writer.entry(Entry {
                 resource: Some(&outcome),
                 search: Some("outcome"),

@@ -129,10 +129,11 @@ pub(crate) fn execute(
         None
     };
     let matches: Vec<StoredVersion> = rows.into_iter().map(|(v, _)| v).collect();
-    let included = include::included(conn, tenant, q, &matches)?;
+    let (included, included_truncated) = include::included(conn, tenant, q, &matches)?;
     Ok(SearchPage {
         matches,
         included,
+        included_truncated,
         next_cursor,
         total,
     })
@@ -197,10 +198,11 @@ fn execute_contained(
         None
     };
     let matches: Vec<StoredVersion> = rows.into_iter().map(|(v, _)| v).collect();
-    let included = include::included(conn, tenant, q, &matches)?;
+    let (included, included_truncated) = include::included(conn, tenant, q, &matches)?;
     Ok(SearchPage {
         matches,
         included,
+        included_truncated,
         next_cursor,
         total,
     })

@@ -21,6 +21,9 @@ pub struct SearchPage {
     /// Resources `_include`d or `_revinclude`d by this page's matches (each once, none of
     /// them also in `matches`).
     pub included: Vec<StoredVersion>,
+    /// True when the store's bound on included resources per page (or on `:iterate`
+    /// rounds) left some out: the Bundle says so rather than look complete.
+    pub included_truncated: bool,
     /// Opaque cursor for the next page; `None` on the last page.
     pub next_cursor: Option<String>,
     /// The number of matches in all pages, when the query asked for it (`_total=accurate`,

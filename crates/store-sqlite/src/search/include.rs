@@ -4,8 +4,10 @@
 //! Every include applies to the page's matches; those marked `:iterate` then apply again to
 //! what was just included, until nothing new turns up. Each resource is returned once and
 //! never when it is already a match. At most [`MAX_INCLUDED`] resources are included per
-//! page (the rest are left out), so a reference cycle or a huge fan-out cannot grow a page
-//! without bound.
+//! page, and `:iterate` runs at most [`MAX_ITERATIONS`] rounds after the first, so a huge
+//! fan-out or a long reference chain cannot grow a page without bound; when either bound
+//! leaves resources out, the page says so (`included_truncated`) and the engine reports it
+//! in the Bundle.
 
 use std::collections::HashSet;
 
@@ -20,6 +22,9 @@ use crate::rows::read_current;
 /// The most resources included in one page.
 pub(crate) const MAX_INCLUDED: usize = 1000;
 
+/// The most `:iterate` rounds after the first round of includes.
+pub(crate) const MAX_ITERATIONS: usize = 8;
+
 type Key = (String, String);
 
 /// The included resources of a page.
@@ -28,9 +33,9 @@ pub(crate) fn included(
     tenant: i64,
     q: &SearchQuery,
     matches: &[StoredVersion],
-) -> Result<Vec<StoredVersion>, StoreError> {
+) -> Result<(Vec<StoredVersion>, bool), StoreError> {
     if q.includes.is_empty() && q.revincludes.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), false));
     }
     let mut seen: HashSet<Key> = matches
         .iter()
@@ -40,7 +45,16 @@ pub(crate) fn included(
     frontier.sort();
     let mut out = Vec::new();
     let mut first = true;
-    while !frontier.is_empty() && out.len() < MAX_INCLUDED {
+    let mut rounds = 0;
+    let mut truncated = false;
+    let iterates = q.includes.iter().chain(&q.revincludes).any(|i| i.iterate);
+    while !frontier.is_empty() && !truncated {
+        if rounds > MAX_ITERATIONS && iterates {
+            // Another :iterate round was due: what it would have found is left out.
+            truncated = true;
+            break;
+        }
+        rounds += 1;
         let mut found: Vec<Key> = Vec::new();
         for inc in q.includes.iter().filter(|i| first || i.iterate) {
             for (t, id) in &frontier {
@@ -60,11 +74,12 @@ pub(crate) fn included(
         }
         let mut next = Vec::new();
         for key in found {
-            if out.len() >= MAX_INCLUDED {
-                break;
-            }
             if seen.contains(&key) {
                 continue;
+            }
+            if out.len() >= MAX_INCLUDED {
+                truncated = true;
+                break;
             }
             seen.insert(key.clone());
             if let Some(v) = read_current(conn, tenant, &key.0, &key.1)?
@@ -77,7 +92,7 @@ pub(crate) fn included(
         frontier = next;
         first = false;
     }
-    Ok(out)
+    Ok((out, truncated))
 }
 
 /// Runs a `SELECT type, id` fragment.
