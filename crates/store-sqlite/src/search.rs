@@ -92,7 +92,7 @@ pub(crate) fn execute(
     if matches!(q.contained, Some(Contained::True | Contained::Both)) {
         return execute_contained(conn, tenant, q, cursor, now);
     }
-    let filter = filter::build(tenant, q, now)?;
+    let filter = filter::build_planned(tenant, q, now, &|set, cap| estimate(conn, set, cap))?;
     let count_only = q.summary == Some(Summary::Count);
     let total = if count_only || matches!(q.total, Some(Total::Accurate | Total::Estimate)) {
         Some(count(conn, &filter)?)
@@ -350,6 +350,21 @@ fn cursor_scope(q: &SearchQuery) -> String {
         compartment,
         q.to_query_string()
     )
+}
+
+/// How many members `set` has, counting at most `cap` (see `filter::build_planned`).
+fn estimate(conn: &Connection, set: &Frag, cap: u64) -> Result<u64, StoreError> {
+    let mut f = Frag::new();
+    f.push("SELECT count(*) FROM (")
+        .append(set.clone())
+        .push(" LIMIT ")
+        .bind(i64::try_from(cap).unwrap_or(i64::MAX))
+        .push(")");
+    let mut stmt = conn.prepare_cached(&f.sql).map_err(map_sqlite)?;
+    let n: i64 = stmt
+        .query_row(rusqlite::params_from_iter(f.args), |r| r.get(0))
+        .map_err(map_sqlite)?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// The WHERE clause of a query, for plan checks elsewhere in the crate (`stats`).

@@ -255,3 +255,58 @@ fn reference_identifier_seeks_token_rows() {
         "{p}"
     );
 }
+
+/// The plan of a planned search, with set sizes given by `sizes` (by index table).
+fn planned(conn: &Connection, ty: &str, params: &[(&str, &str)], sizes: &[(&str, u64)]) -> String {
+    let params: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let q = parse(&[ty], &params, &ParseOptions::default()).expect("valid search");
+    let estimate = |set: &Frag, cap: u64| {
+        let n = sizes
+            .iter()
+            .find(|(table, _)| set.sql.contains(table))
+            .map_or(cap, |(_, n)| *n);
+        Ok(n.min(cap))
+    };
+    let f = super::filter::build_planned(0, &q, 0, &estimate).expect("supported");
+    let mut sql = Frag::new();
+    sql.push("SELECT v.body FROM resources r JOIN versions v ON v.seq = r.seq WHERE ")
+        .append(f)
+        .push(" ORDER BY r.type, r.id LIMIT 21");
+    explain(conn, &sql)
+}
+
+#[test]
+fn the_smallest_criterion_drives_and_the_others_probe_the_candidates() {
+    let conn = db();
+    let params = [
+        ("patient", "Patient/123"),
+        ("code", "http://loinc.org|29463-7"),
+    ];
+    // Few Observations of the patient, many with the code: the patient's set drives.
+    let p = planned(
+        &conn,
+        "Observation",
+        &params,
+        &[("idx_reference", 300), ("idx_token", 3000)],
+    );
+    assert_seeks_resources(&p);
+    assert!(p.contains("LIST SUBQUERY"), "{p}");
+    assert!(
+        p.contains("EXISTS USING COVERING INDEX idx_token_lookup (tenant=? AND type=? AND param=? AND code=? AND system=? AND id=?)"),
+        "{p}"
+    );
+    // The other way round: a rare code drives, the patient is probed.
+    let p = planned(
+        &conn,
+        "Observation",
+        &params,
+        &[("idx_reference", 3000), ("idx_token", 3)],
+    );
+    assert_seeks_resources(&p);
+    assert!(p.contains("SEARCH x EXISTS USING"), "{p}");
+    assert!(p.contains("idx_reference"), "{p}");
+    assert!(!p.contains("EXISTS USING COVERING INDEX idx_token"), "{p}");
+}
