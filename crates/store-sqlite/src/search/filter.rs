@@ -5,7 +5,11 @@
 //! type that match it, built from the index tables (or from `resources` for `_id` and
 //! `_lastUpdated`). The main query keeps `r.id IN (set)` per criterion (AND), so SQLite
 //! evaluates each set once, through the lookup indexes, and seeks `resources` by primary
-//! key; it never scans the searched type to test rows one by one. The values of one
+//! key; it never scans the searched type to test rows one by one. A top-level search with
+//! several positive criteria is planned (`build_planned`): only the smallest set (by a
+//! capped count from the index) stays `IN (set)` and drives; the other plain parameter
+//! criteria become correlated `EXISTS` seeks on each candidate's own index rows, so a
+//! broad criterion is never materialised to keep a few rows. The values of one
 //! criterion (OR) are a `UNION ALL` of per-value selects, so each keeps its index seek.
 //! Negative criteria (`:not`, `:missing=true`) are `r.id NOT IN (set)`: `gender:not=male`
 //! also finds resources without a gender, and `code:not=a,b` finds resources with neither
