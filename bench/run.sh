@@ -8,6 +8,8 @@
 #   IMPORT_RUNS=1 bench/run.sh   # one import run instead of three (median is reported)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 SYNTHEA=${SYNTHEA:-../shared/fhir/synthea}
 DURATION=${DURATION:-15s}
@@ -51,21 +53,7 @@ import_rate=$(printf '%s\n' "${rates[@]}" | sort -n | awk '{a[NR]=$1} END {print
 import_all=$(IFS=,; echo "${rates[*]}")
 
 # --- (b) serve the imported data -------------------------------------------------------------
-"$BIN" --log-format json serve --listen 127.0.0.1:0 --data-dir "$work/data" 2>"$work/serve.log" &
-server_pid=$!
-addr=
-for _ in $(seq 1 300); do
-    addr=$(python3 -c '
-import json, sys
-for line in open(sys.argv[1]):
-    try: r = json.loads(line)
-    except ValueError: continue
-    if r.get("message") == "listening": print(r["addr"]); break
-' "$work/serve.log")
-    [[ -n $addr ]] && break
-    sleep 0.1
-done
-[[ -n $addr ]] || { echo "server did not start:" >&2; cat "$work/serve.log" >&2; exit 1; }
+serve_and_wait "$BIN" "$work/data" "$work/serve.log"
 base="http://$addr/fhir"
 echo "== serving on $base"
 

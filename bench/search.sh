@@ -12,6 +12,8 @@
 #   BIN=/path/to/caduceus bench/search.sh   # a binary built elsewhere (no build step)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 SYNTHEA=${SYNTHEA:-../shared/fhir/synthea}
 SCALE=${SCALE:-100000}
@@ -65,21 +67,7 @@ else
 fi
 
 # --- (b) serve -------------------------------------------------------------------------------
-"$BIN" --log-format json serve --listen 127.0.0.1:0 --data-dir "$data" 2>"$work/serve.log" &
-server_pid=$!
-addr=
-for _ in $(seq 1 600); do
-    addr=$(python3 -c '
-import json, sys
-for line in open(sys.argv[1]):
-    try: r = json.loads(line)
-    except ValueError: continue
-    if r.get("message") == "listening": print(r["addr"]); break
-' "$work/serve.log")
-    [[ -n $addr ]] && break
-    sleep 0.1
-done
-[[ -n $addr ]] || { echo "server did not start:" >&2; cat "$work/serve.log" >&2; exit 1; }
+serve_and_wait "$BIN" "$data" "$work/serve.log"
 base="http://$addr/fhir"
 echo "== serving on $base"
 
