@@ -43,6 +43,7 @@
 mod error;
 mod history;
 mod index_rows;
+mod locks;
 mod maintenance;
 mod pool;
 mod rows;
@@ -55,7 +56,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use caduceus_store::{HistoryQuery, Store, StoreError, StoredVersion, WriteOp, WriteOutcome};
+use caduceus_store::{
+    HistoryQuery, Store, StoreError, StoreLock, StoredVersion, WriteOp, WriteOutcome,
+};
 use rusqlite::{Connection, OpenFlags};
 
 pub use error::SqliteStoreError;
@@ -86,6 +89,8 @@ struct Inner {
     /// History, counts and checks, on the blocking thread pool.
     scanners: ReadPool,
     writer: Writer,
+    /// [`Store::lock`]'s named locks.
+    locks: locks::KeyLocks,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -134,6 +139,7 @@ impl SqliteStore {
                 readers,
                 scanners,
                 writer,
+                locks: locks::KeyLocks::new(),
             }),
         })
     }
@@ -284,6 +290,31 @@ impl Store for SqliteStore {
         tokio::task::spawn_blocking(move || maintenance::set_meta(&db_path, &key, &value))
             .await
             .map_err(|e| StoreError::Internal(format!("meta task failed: {e}")))?
+    }
+
+    async fn lock(&self, key: &str) -> Result<StoreLock, StoreError> {
+        // One process owns the database file, so a lock in this process is a lock on the
+        // store.
+        Ok(StoreLock::new(self.inner.locks.lock(key).await))
+    }
+
+    async fn scan_versions(
+        &self,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<StoredVersion>, StoreError> {
+        self.blocking_read(move |conn, tenant| {
+            maintenance::scan_versions(conn, tenant, after_seq, limit)
+        })
+        .await
+    }
+
+    async fn copy_in(&self, _versions: Vec<StoredVersion>) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported("copy into the embedded store".into()))
+    }
+
+    async fn count_versions(&self) -> Result<u64, StoreError> {
+        self.blocking_read(maintenance::count_versions).await
     }
 }
 

@@ -45,6 +45,40 @@ pub(crate) fn scan_current(
     Ok(out)
 }
 
+/// Every version (deletions included) in `seq` order after `after_seq`, at most `limit`.
+pub(crate) fn scan_versions(
+    conn: &Connection,
+    tenant: i64,
+    after_seq: Option<i64>,
+    limit: usize,
+) -> Result<Vec<StoredVersion>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let mut stmt = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            version_columns!(),
+            " FROM versions v WHERE v.tenant = ?1 AND v.seq > ?2 ORDER BY v.seq LIMIT ?3"
+        ))
+        .map_err(map_sqlite)?;
+    let mut rows = stmt
+        .query(params![tenant, after_seq.unwrap_or(i64::MIN), limit])
+        .map_err(map_sqlite)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(map_sqlite)? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
+}
+
+/// Number of versions, deletions included.
+pub(crate) fn count_versions(conn: &Connection, tenant: i64) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM versions WHERE tenant = ?1")
+        .and_then(|mut s| s.query_row(params![tenant], |r| r.get(0)))
+        .map_err(map_sqlite)?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// A `store_meta` value.
 pub(crate) fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
     conn.prepare_cached("SELECT value FROM store_meta WHERE key = ?1")

@@ -326,6 +326,52 @@ pub trait Store: Send + Sync + 'static {
 
     /// Sets such a value, durably.
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
+
+    /// Takes an exclusive lock named by `key`, held until the returned guard is dropped,
+    /// across every process that shares this store's database. Conditional create takes
+    /// one per (type, canonical query) around its search and its write, so that two
+    /// replicas racing to create the same identifier make one resource, not two.
+    /// Unrelated keys may share a lock (they are hashed): that only serialises them.
+    async fn lock(&self, key: &str) -> Result<StoreLock, StoreError>;
+
+    /// Every version of every resource, deletions included, in write order (`seq`), after
+    /// `after_seq` (exclusive), at most `limit`: for copying a whole store (`caduceus copy`).
+    async fn scan_versions(
+        &self,
+        after_seq: Option<i64>,
+        limit: usize,
+    ) -> Result<Vec<StoredVersion>, StoreError>;
+
+    /// Writes versions copied verbatim from another store (version ids, `lastUpdated`,
+    /// method and body kept; `seq` assigned anew in the given order), atomically, and makes
+    /// each resource's highest version its current one. Fails with
+    /// [`StoreError::AlreadyExists`] if a copied version is already present. Writes no index
+    /// rows: the copy is reindexed afterwards (`WriteOp::Reindex`).
+    async fn copy_in(&self, versions: Vec<StoredVersion>) -> Result<(), StoreError>;
+
+    /// Number of stored versions of all resources, deletions included (a copy's check).
+    async fn count_versions(&self) -> Result<u64, StoreError>;
+}
+
+/// An exclusive lock from [`Store::lock`]; dropping it releases the lock.
+pub struct StoreLock {
+    /// Held only to be dropped: its drop releases the lock.
+    _guard: Box<dyn Send + Sync>,
+}
+
+impl StoreLock {
+    /// Wraps whatever releases the lock when dropped.
+    pub fn new(guard: impl Send + Sync + 'static) -> StoreLock {
+        StoreLock {
+            _guard: Box::new(guard),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreLock")
+    }
 }
 
 /// Meta key: the fingerprint of the search parameters the index rows were extracted with
