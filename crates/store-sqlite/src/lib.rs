@@ -309,8 +309,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn copy_in(&self, _versions: Vec<StoredVersion>) -> Result<(), StoreError> {
-        Err(StoreError::Unsupported("copy into the embedded store".into()))
+    async fn copy_in(&self, versions: Vec<StoredVersion>) -> Result<(), StoreError> {
+        if versions.is_empty() {
+            return Ok(());
+        }
+        // Through the writer thread, like every other change, as one transaction of its own.
+        self.inner.writer.copy_in(versions).await
     }
 
     async fn count_versions(&self) -> Result<u64, StoreError> {

@@ -14,6 +14,10 @@
 //! `previous` is read from the newest version inside the write transaction, so time order
 //! agrees with seq order even across restarts and clock steps backwards. All versions of one
 //! write share its instant.
+//!
+//! Copies (`Store::copy_in`, for `caduceus copy`) go through the same thread and channel,
+//! but each runs as a transaction of its own, never grouped: it is large, and its versions
+//! keep their source's `lastUpdated` instead of taking the group's instant.
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
@@ -44,17 +48,29 @@ struct Request {
     reply: oneshot::Sender<Reply>,
 }
 
+/// A verbatim copy of versions (`Store::copy_in`).
+struct Copy {
+    versions: Vec<StoredVersion>,
+    reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// What the writer thread is asked to do.
+enum Job {
+    Write(Request),
+    Copy(Copy),
+}
+
 /// Handle to the writer thread. Dropping it lets the thread finish the queued requests and
 /// joins it.
 pub(crate) struct Writer {
-    tx: Option<mpsc::Sender<Request>>,
+    tx: Option<mpsc::Sender<Job>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Writer {
     /// Starts the writer thread, which owns `conn` (configured and migrated).
     pub(crate) fn start(conn: Connection, tenant: i64) -> std::io::Result<Writer> {
-        let (tx, rx) = mpsc::channel::<Request>(QUEUE_DEPTH);
+        let (tx, rx) = mpsc::channel::<Job>(QUEUE_DEPTH);
         let thread = std::thread::Builder::new()
             .name("caduceus-sqlite-writer".into())
             .spawn(move || run(conn, tenant, rx))?;
@@ -76,7 +92,20 @@ impl Writer {
         self.tx
             .as_ref()
             .ok_or_else(stopped)?
-            .send(Request { ops, reply })
+            .send(Job::Write(Request { ops, reply }))
+            .await
+            .map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// Queues a verbatim copy and waits for its commit.
+    pub(crate) async fn copy_in(&self, versions: Vec<StoredVersion>) -> Result<(), StoreError> {
+        let stopped = || StoreError::Unavailable("the writer has stopped".into());
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(Job::Copy(Copy { versions, reply }))
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
@@ -92,17 +121,49 @@ impl Drop for Writer {
     }
 }
 
-fn run(conn: Connection, tenant: i64, mut rx: mpsc::Receiver<Request>) {
+fn run(conn: Connection, tenant: i64, mut rx: mpsc::Receiver<Job>) {
     // A plain thread, outside any runtime: blocking_recv is allowed here.
     let mut ops_since_stats = 0usize;
-    while let Some(first) = rx.blocking_recv() {
+    // A copy met while gathering a group waits here until that group has committed, so
+    // jobs still run in the order they were queued.
+    let mut held: Option<Job> = None;
+    loop {
+        let job = match held.take() {
+            Some(job) => job,
+            None => match rx.blocking_recv() {
+                Some(job) => job,
+                None => break,
+            },
+        };
+        let first = match job {
+            Job::Write(request) => request,
+            Job::Copy(copy) => {
+                ops_since_stats += copy.versions.len();
+                let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                    copy_transaction(&conn, tenant, &copy.versions)
+                }))
+                .unwrap_or_else(|_| {
+                    if !conn.is_autocommit() {
+                        let _ = conn.execute_batch("ROLLBACK");
+                    }
+                    tracing::error!(versions = copy.versions.len(), "copy panicked; rolled back");
+                    Err(StoreError::Internal("the copy failed unexpectedly".into()))
+                });
+                let _ = copy.reply.send(result);
+                continue;
+            }
+        };
         let mut n_ops = first.ops.len();
         let mut group = vec![first];
         while n_ops < MAX_GROUP_OPS {
             match rx.try_recv() {
-                Ok(next) => {
+                Ok(Job::Write(next)) => {
                     n_ops += next.ops.len();
                     group.push(next);
+                }
+                Ok(copy @ Job::Copy(_)) => {
+                    held = Some(copy);
+                    break;
                 }
                 Err(_) => break,
             }
@@ -125,14 +186,100 @@ fn run(conn: Connection, tenant: i64, mut rx: mpsc::Receiver<Request>) {
             // The caller may have gone away (cancelled); the write stands regardless.
             let _ = reply.send(result);
         }
+        ops_since_stats += ops.iter().map(Vec::len).sum::<usize>();
         // Statistics only when nobody waits for the writer: a refresh never delays a write
         // that is already queued.
-        ops_since_stats += ops.iter().map(Vec::len).sum::<usize>();
-        if ops_since_stats >= crate::stats::REFRESH_EVERY_OPS && rx.is_empty() {
+        if ops_since_stats >= crate::stats::REFRESH_EVERY_OPS && held.is_none() && rx.is_empty() {
             crate::stats::refresh(&conn);
             ops_since_stats = 0;
         }
     }
+}
+
+/// One `copy_in`: every version inserted in the given order (so `seq` follows it), each
+/// resource's row pointed at its highest version, all in one transaction.
+fn copy_transaction(
+    conn: &Connection,
+    tenant: i64,
+    versions: &[StoredVersion],
+) -> Result<(), StoreError> {
+    if versions.is_empty() {
+        return Ok(());
+    }
+    let result = conn
+        .execute_batch("BEGIN IMMEDIATE")
+        .map_err(map_sqlite)
+        .and_then(|()| copy_versions(conn, tenant, versions))
+        .and_then(|()| conn.execute_batch("COMMIT").map_err(map_sqlite));
+    if result.is_err() && !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    result
+}
+
+fn copy_versions(
+    conn: &Connection,
+    tenant: i64,
+    versions: &[StoredVersion],
+) -> Result<(), StoreError> {
+    let mut insert_version = conn
+        .prepare_cached(
+            "INSERT INTO versions (tenant, type, id, version, last_updated, method, body, body_codec, key_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, NULL) \
+             ON CONFLICT (tenant, type, id, version) DO NOTHING",
+        )
+        .map_err(map_sqlite)?;
+    for (index, v) in versions.iter().enumerate() {
+        let version = i64::try_from(v.version).map_err(|_| {
+            StoreError::Internal(format!("copied version {index}: version out of range"))
+        })?;
+        let inserted = insert_version
+            .execute(params![
+                tenant,
+                v.resource_type,
+                v.id,
+                version,
+                v.last_updated,
+                v.method.to_db(),
+                v.body.as_deref(),
+                CODEC_PLAIN
+            ])
+            .map_err(map_sqlite)?;
+        if inserted == 0 {
+            return Err(StoreError::AlreadyExists { index });
+        }
+        let seq = conn.last_insert_rowid();
+        let cur = current(conn, tenant, &v.resource_type, &v.id).map_err(map_sqlite)?;
+        match cur {
+            // The store already holds a newer version: it stays current.
+            Some((current, _)) if current > v.version => {}
+            _ => {
+                // Rows indexed from a previous current version would no longer belong to
+                // it; the copy is reindexed afterwards.
+                if cur.is_some() {
+                    unindex_resource(conn, tenant, &v.resource_type, &v.id).map_err(map_sqlite)?;
+                }
+                conn.prepare_cached(
+                    "INSERT INTO resources (tenant, type, id, version, seq, deleted) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT (tenant, type, id) DO UPDATE SET \
+                       version = excluded.version, seq = excluded.seq, deleted = excluded.deleted",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        tenant,
+                        v.resource_type,
+                        v.id,
+                        version,
+                        seq,
+                        v.body.is_none()
+                    ])
+                })
+                .map_err(map_sqlite)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Why applying one request stopped.
