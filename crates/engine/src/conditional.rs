@@ -5,12 +5,20 @@
 //!
 //! Between the search and the write, another client can change the data. Updates are
 //! guarded by the matched version (`If-Match`), so a concurrent change makes the update
-//! fail with 412 instead of overwriting it. A conditional create that races with another
-//! can still create twice; the store-level guard that closes this comes with the
-//! PostgreSQL store (issue 4), where several replicas make it matter most.
+//! fail with 412 instead of overwriting it. A conditional create has no version to guard
+//! with, so it runs its search and its create under the store's named lock
+//! ([`Store::lock`](caduceus_store::Store::lock)) for its key, [`create_lock_key`]: the
+//! type and the *canonical* query string of the parsed search, so that two spellings of
+//! one search share a lock. The store's lock holds across every process sharing its
+//! database, so racing conditional creates (20 clients, two replicas) make one resource;
+//! the others find it once the first has committed and answer 200 with it. Transaction
+//! bundles take the locks of all their conditional creates, in sorted key order (so two
+//! bundles cannot wait for each other), before resolving them, and release them after
+//! their write. Searches for the other conditional interactions take no lock.
 
 use caduceus_model::{Issue, IssueCode, OperationOutcome};
-use caduceus_store::StoredVersion;
+use caduceus_search::SearchQuery;
+use caduceus_store::{StoreLock, StoredVersion};
 use serde_json::Value;
 
 use crate::interactions::{DeleteResult, WriteResult, check_type};
@@ -52,6 +60,17 @@ fn precondition_failed(what: &str) -> FhirError {
     }
 }
 
+/// The name of the store lock a conditional create of `resource_type` takes around its
+/// search and its write. The query is the canonical one, so `identifier=a|1&_count=5` and
+/// `_count=7&identifier=a%7C1` are the same key. Keys hold searched values: they go to the
+/// store, which hashes them, and never to a log.
+pub(crate) fn create_lock_key(resource_type: &str, search: &SearchQuery) -> String {
+    format!(
+        "conditional-create|{resource_type}|{}",
+        search.to_query_string()
+    )
+}
+
 impl Engine {
     /// Runs the search of a conditional interaction on `resource_type`, strictly (an unknown
     /// parameter must not silently widen the match), looking at up to `limit` matches.
@@ -62,6 +81,35 @@ impl Engine {
         base: &str,
         limit: u32,
     ) -> Result<Matches, FhirError> {
+        let search = self.conditional_search(resource_type, query, base, limit)?;
+        self.run_conditional_search(search, base).await
+    }
+
+    /// Takes the store locks named by `keys`, in sorted order and each once: every caller
+    /// that holds several takes them in this one order, so none waits for another in a
+    /// cycle. Dropping the returned guards releases them.
+    pub(crate) async fn lock_all(
+        &self,
+        mut keys: Vec<String>,
+    ) -> Result<Vec<StoreLock>, FhirError> {
+        keys.sort();
+        keys.dedup();
+        let mut held = Vec::with_capacity(keys.len());
+        for key in &keys {
+            held.push(self.store.lock(key).await?);
+        }
+        Ok(held)
+    }
+
+    /// The parsed and checked search of a conditional interaction (see
+    /// [`Engine::conditional_matches`]), not yet run.
+    pub(crate) fn conditional_search(
+        &self,
+        resource_type: &str,
+        query: &str,
+        base: &str,
+        limit: u32,
+    ) -> Result<SearchQuery, FhirError> {
         check_type(resource_type)?;
         let params = parse_query(query);
         if params.is_empty() {
@@ -88,6 +136,15 @@ impl Engine {
             .within("_contained"));
         }
         search.count = limit.max(2);
+        Ok(search)
+    }
+
+    /// Runs a search from [`Engine::conditional_search`].
+    pub(crate) async fn run_conditional_search(
+        &self,
+        search: SearchQuery,
+        base: &str,
+    ) -> Result<Matches, FhirError> {
         let search = self.resolve_terminology(search, base).await?;
         let page = self.store.search(&search, None).await?;
         let mut matches = page.matches;
@@ -99,7 +156,8 @@ impl Engine {
     }
 
     /// create with `If-None-Exist`: creates only when the search finds nothing; returns the
-    /// match when it finds one; 412 when it finds several.
+    /// match when it finds one; 412 when it finds several. The search and the create run
+    /// under the store lock of [`create_lock_key`], held until the create has committed.
     pub async fn create_conditional(
         &self,
         resource_type: &str,
@@ -107,10 +165,12 @@ impl Engine {
         if_none_exist: &str,
         base: &str,
     ) -> Result<ConditionalCreate, FhirError> {
-        match self
-            .conditional_matches(resource_type, if_none_exist, base, 2)
-            .await?
-        {
+        let search = self.conditional_search(resource_type, if_none_exist, base, 2)?;
+        let _lock = self
+            .store
+            .lock(&create_lock_key(resource_type, &search))
+            .await?;
+        match self.run_conditional_search(search, base).await? {
             Matches::None => Ok(ConditionalCreate::Created(
                 self.create(resource_type, resource).await?,
             )),

@@ -5,16 +5,21 @@
 //! rewritten, then all DELETEs, POSTs and PUT/PATCHes go to the store as *one* atomic write,
 //! and GETs are answered after it commits. Any failing entry fails the whole transaction
 //! before anything is written. A batch runs each entry on its own and reports each outcome.
+//!
+//! Conditional creates (`ifNoneExist`) hold their store locks (see the `conditional`
+//! module) from before their search until the write has committed: a transaction takes the
+//! locks of all of its conditional creates at once, in sorted key order, so two bundles
+//! needing the same keys cannot deadlock; a batch entry takes its own.
 
 use std::collections::HashMap;
 
 use base64::Engine as _;
 use caduceus_model::{IssueCode, OperationOutcome};
-use caduceus_store::{StoreError, StoredVersion, WriteOp, WriteOutcome};
+use caduceus_store::{StoreError, StoreLock, StoredVersion, WriteOp, WriteOutcome};
 use serde_json::Value;
 
 use crate::bundle_writer::{BundleWriter, Entry};
-use crate::conditional::Matches;
+use crate::conditional::{Matches, create_lock_key};
 use crate::error::status_line;
 use crate::interactions::{check_type, new_id};
 use crate::references::{is_placeholder, rewrite};
@@ -190,6 +195,9 @@ impl Engine {
                 parse_entry(entry, base).map_err(|e| e.within(&format!("Bundle.entry[{i}]")))?,
             );
         }
+        // Held until the write has committed: another bundle or request running the same
+        // conditional create waits, then finds what this one created.
+        let locks = self.lock_conditional_creates(&requests, 0, base).await?;
         self.resolve_conditions(&mut requests, base).await?;
         // Assign ids and build the fullUrl map before any resource is prepared.
         let mut map = self.resolve_conditional_references(&requests, base).await?;
@@ -246,6 +254,7 @@ impl Engine {
                 None => error,
             }
         })?;
+        drop(locks);
 
         let mut responses: Vec<Option<EntryResponse>> = vec![None; requests.len()];
         for (outcome, &i) in outcomes.into_iter().zip(&op_entry) {
@@ -292,6 +301,11 @@ impl Engine {
     /// One write entry of a batch, on its own.
     async fn batch_write(&self, r: Request, i: usize, base: &str) -> EntryResponse {
         let mut one = [r];
+        // Held until this entry's write has committed (dropped on return).
+        let _lock = match self.lock_conditional_creates(&one, i, base).await {
+            Ok(locks) => locks,
+            Err(e) => return error_response(e),
+        };
         if let Err(e) = self.resolve_conditions(&mut one, base).await {
             return error_response(e.within(&format!("Bundle.entry[{i}]")));
         }
@@ -326,6 +340,29 @@ impl Engine {
             },
             Err(e) => error_response(FhirError::from(e).within(&format!("Bundle.entry[{i}]"))),
         }
+    }
+
+    /// Takes the store locks of the conditional creates among `requests` (the first of
+    /// which is entry `first_entry` of its bundle), all at once, in sorted key order.
+    async fn lock_conditional_creates(
+        &self,
+        requests: &[Request],
+        first_entry: usize,
+        base: &str,
+    ) -> Result<Vec<StoreLock>, FhirError> {
+        let mut keys = Vec::new();
+        for (i, r) in requests.iter().enumerate() {
+            let Some(query) = r.condition.as_deref().filter(|_| r.verb == Verb::Post) else {
+                continue;
+            };
+            // The limit is the one `resolve_conditions` searches with: it is part of the
+            // canonical query, so REST and bundle creates share their keys.
+            let search = self
+                .conditional_search(&r.resource_type, query, base, 2)
+                .map_err(|e| e.within(&format!("Bundle.entry[{}].request", first_entry + i)))?;
+            keys.push(create_lock_key(&r.resource_type, &search));
+        }
+        self.lock_all(keys).await
     }
 
     /// Resolves conditional entries by searching: a conditional create that finds one
