@@ -6,8 +6,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use clap::builder::BoolishValueParser;
 use clap::parser::ValueSource;
-use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use clap::{
+    ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum,
+};
+
+use crate::store::{DatabaseUrl, Location};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -57,13 +62,58 @@ pub enum Command {
     /// Rebuild the search index of every stored resource (after the search parameters
     /// changed; the server warns at start-up when that is needed).
     Reindex(ReindexArgs),
+    /// Apply the schema migrations this binary carries to the store, and say what was
+    /// applied and the schema version now.
+    Migrate(MigrateArgs),
+    /// Copy a whole store (every version, in write order) into an empty one, rebuild the
+    /// copy's search index and check that both hold the same counts.
+    Copy(CopyArgs),
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
-    /// The folder of the embedded store; created if absent.
+    /// The folder of the embedded store; created if absent. Unused with --database.
     #[arg(long, env = "CADUCEUS_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL (`postgres://user:password@host:5432/db`): keep the data there,
+    /// shared by every replica, instead of in --data-dir.
+    #[arg(
+        long,
+        env = "CADUCEUS_DATABASE_URL",
+        hide_env_values = true,
+        value_parser = Quiet(DatabaseUrl::parse)
+    )]
+    pub database: Option<DatabaseUrl>,
+    /// Connections to PostgreSQL in this process's pool (default 16).
+    #[arg(long, env = "CADUCEUS_DB_POOL_SIZE")]
+    pub db_pool_size: Option<usize>,
+}
+
+/// A value parser whose errors never quote the value: clap's own (`invalid value '…'`)
+/// would print a mistyped database URL, password and all, to the terminal or a log.
+#[derive(Clone, Copy)]
+pub struct Quiet<T>(pub fn(&str) -> Result<T, String>);
+
+impl<T: Clone + Send + Sync + 'static> clap::builder::TypedValueParser for Quiet<T> {
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        let name = arg.map_or_else(|| "a setting".to_owned(), |a| format!("--{}", a.get_id()));
+        let fail = |why: &str| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for {}: {why}\n", name.replace('_', "-")),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value.to_str().ok_or_else(|| fail("not valid UTF-8"))?;
+        (self.0)(text.trim()).map_err(|why| fail(&why))
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -85,6 +135,45 @@ pub struct ServeArgs {
     /// Load demo data at start-up when the store is empty.
     #[arg(long, env = "CADUCEUS_DEMO_DATA")]
     pub demo_data: bool,
+    /// Apply missing PostgreSQL schema migrations at start-up (under the database's
+    /// advisory lock: replicas starting together apply each once). With `false`, a database
+    /// that lacks migrations is refused; run `caduceus migrate` first.
+    #[arg(
+        long,
+        env = "CADUCEUS_MIGRATE_ON_START",
+        default_value_t = true,
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new()
+    )]
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CopyArgs {
+    /// The store to copy: a data folder of the embedded store, or a postgres:// URL.
+    #[arg(long, value_parser = Quiet(Location::parse))]
+    pub from: Location,
+    /// The store to copy into (created and migrated if needed; it must hold no data): a
+    /// data folder or a postgres:// URL.
+    #[arg(long, value_parser = Quiet(Location::parse))]
+    pub to: Location,
+    /// Versions per store transaction.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+    /// Connections in each PostgreSQL pool.
+    #[arg(long, env = "CADUCEUS_DB_POOL_SIZE")]
+    pub db_pool_size: Option<usize>,
+    /// Hide the progress bars (for scripts and logs).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -150,27 +239,62 @@ impl Cli {
                 matches!(m.value_source(id), Some(ValueSource::DefaultValue) | None)
             };
             let sub = matches.subcommand().map(|(_, m)| m.clone());
+            let command = Cli::command();
+            let sub_command = matches
+                .subcommand_name()
+                .and_then(|name| command.find_subcommand(name));
             let mut extra = Vec::new();
             for (key, value) in &table {
                 let id = key.replace('-', "_");
-                let unset = defaults_only(&matches, &id)
-                    && sub.as_ref().is_none_or(|m| defaults_only(m, &id));
+                // The argument this key sets for the command being run: one file serves
+                // every command, so a key of another command (`listen` for `import`) is
+                // skipped; a key of no command at all is a mistake worth an error.
+                let arg = command
+                    .get_arguments()
+                    .chain(sub_command.iter().flat_map(|c| c.get_arguments()))
+                    .find(|a| a.get_id() == id.as_str());
+                let Some(arg) = arg else {
+                    let known_elsewhere = command
+                        .get_subcommands()
+                        .flat_map(|c| c.get_arguments())
+                        .any(|a| a.get_id() == id.as_str());
+                    if known_elsewhere {
+                        continue;
+                    }
+                    anyhow::bail!("{} has an unknown setting: {key}", path.display());
+                };
+                // Asked only of the matches that define the argument (clap's debug builds
+                // panic on an id a matches does not know).
+                let is_global = command.get_arguments().any(|a| a.get_id() == id.as_str());
+                let owner = if is_global {
+                    Some(&matches)
+                } else {
+                    sub.as_ref()
+                };
+                let unset = owner.is_none_or(|m| defaults_only(m, &id));
                 if !unset {
                     continue;
                 }
+                let takes_value = arg.get_action().takes_values();
                 let text = match value {
                     toml::Value::String(s) => s.clone(),
                     toml::Value::Integer(i) => i.to_string(),
+                    // A setting with a value (`migrate-on-start = false`) gets it spelled
+                    // out; a plain flag is present or absent.
+                    toml::Value::Boolean(b) if takes_value => b.to_string(),
                     toml::Value::Boolean(true) => String::new(),
                     toml::Value::Boolean(false) => continue,
                     other => anyhow::bail!(
                         "unsupported value for {key} in the configuration file: {other}"
                     ),
                 };
-                extra.push(format!("--{}", key.replace('_', "-")));
-                if !text.is_empty() {
-                    extra.push(text);
-                }
+                // `--key=value`, so a value starting with `-` is never taken for a flag.
+                let flag = format!("--{}", key.replace('_', "-"));
+                extra.push(if text.is_empty() {
+                    flag
+                } else {
+                    format!("{flag}={text}")
+                });
             }
             args.extend(extra);
             matches = Cli::command()

@@ -11,10 +11,10 @@ use serde_json::{Value, json};
 
 use crate::cli::DemoArgs;
 use crate::import::{collect_files, import_files};
-use crate::serve::open_engine;
+use crate::store::open_engine;
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let engine = open_engine(&args.store.data_dir)?;
+    let engine = open_engine(&args.store, true).await?;
     crate::reindex::check_index(&engine).await?;
     load(&engine, &args.source, args.patients).await
 }

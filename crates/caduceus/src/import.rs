@@ -19,13 +19,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::cli::ImportArgs;
-use crate::serve::open_engine;
+use crate::store::open_engine;
 
 /// The base URL imported bundles are resolved against (they carry no server base).
 const IMPORT_BASE: &str = "urn:caduceus:import";
 
 pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
-    let engine = open_engine(&args.store.data_dir)?;
+    let engine = open_engine(&args.store, true).await?;
     crate::reindex::check_index(&engine).await?;
     let files = collect_files(&args.paths)?;
     let report = import_files(&engine, &files, args.chunk_size, !args.quiet).await;

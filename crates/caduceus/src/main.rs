@@ -1,16 +1,19 @@
 //! `caduceus`: the one binary. It parses configuration (flags, `CADUCEUS_*` environment
 //! variables, an optional TOML file), sets up logging, opens the store and runs a command:
-//! `serve`, `import`, `demo-data` or `reindex`.
+//! `serve`, `import`, `demo-data`, `reindex`, `migrate` or `copy`.
 //!
 //! Invariant: only this crate reads configuration and uses `anyhow`; the libraries get typed
 //! settings and return typed errors.
 
 mod cli;
+mod copy;
 mod demo;
 mod import;
 mod logging;
+mod migrate;
 mod reindex;
 mod serve;
+mod store;
 
 use clap::Parser;
 
@@ -29,6 +32,8 @@ fn main() -> anyhow::Result<()> {
             cli::Command::Import(args) => import::run(args).await,
             cli::Command::DemoData(args) => demo::run(args).await,
             cli::Command::Reindex(args) => reindex::run(args).await,
+            cli::Command::Migrate(args) => migrate::run(args).await,
+            cli::Command::Copy(args) => copy::run(args).await,
         }
     })
 }

@@ -8,10 +8,10 @@ use caduceus_engine::{Engine, IndexState};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::ReindexArgs;
-use crate::serve::open_engine;
+use crate::store::open_engine;
 
 pub async fn run(args: ReindexArgs) -> anyhow::Result<()> {
-    let engine = open_engine(&args.store.data_dir)?;
+    let engine = open_engine(&args.store, true).await?;
     let state = engine.index_state().await?;
     if state == IndexState::Current && !args.force {
         println!("the search index is current; nothing to do (use --force to rebuild anyway)");

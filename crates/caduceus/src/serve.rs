@@ -2,18 +2,16 @@
 //! gracefully on SIGTERM or Ctrl-C (stop accepting, drain in-flight requests for up to the
 //! grace period, then exit).
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use caduceus_engine::{Engine, EngineConfig};
 use caduceus_server::{AppState, ServerConfig};
-use caduceus_store_sqlite::SqliteStore;
 
 use crate::cli::ServeArgs;
+use crate::store::open_engine;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let engine = open_engine(&args.store.data_dir)?;
+    let engine = open_engine(&args.store, args.migrate_on_start).await?;
     crate::reindex::check_index(&engine).await?;
     if args.demo_data && engine.store().count_live(None).await? == 0 {
         crate::demo::load(&engine, &crate::demo::default_source(), 25).await?;
@@ -50,13 +48,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Opens the embedded store in `data_dir` and an engine over it.
-pub fn open_engine(data_dir: &std::path::Path) -> anyhow::Result<Engine> {
-    let store = SqliteStore::open(data_dir)
-        .with_context(|| format!("cannot open the store in {}", data_dir.display()))?;
-    Ok(Engine::new(Arc::new(store), EngineConfig::default()))
 }
 
 async fn shutdown_signal() {
