@@ -24,11 +24,23 @@ impl From<FhirError> for ApiError {
     }
 }
 
+/// Seconds a client is told to wait before retrying a 503: long enough for a database
+/// failover or restart to make progress, short enough not to stall a retrying client.
+pub(crate) const RETRY_AFTER_SECONDS: HeaderValue = HeaderValue::from_static("5");
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status =
             StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        outcome_response(status, &self.0.outcome, Output::default())
+        let mut response = outcome_response(status, &self.0.outcome, Output::default());
+        // 503 is what the engine answers when the store is unavailable (the database is
+        // down or unreachable): the request may succeed later, so say when to retry.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, RETRY_AFTER_SECONDS);
+        }
+        response
     }
 }
 
