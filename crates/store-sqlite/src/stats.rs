@@ -107,7 +107,10 @@ mod tests {
         );
         let mut stmt = conn.prepare(&sql).expect("prepare");
         let plan: Vec<String> = stmt
-            .query_map(rusqlite::params_from_iter(f.args), |r| r.get(3))
+            .query_map(
+                rusqlite::params_from_iter(f.args.into_iter().map(crate::search::to_sqlite)),
+                |r| r.get(3),
+            )
             .expect("explain")
             .map(|r| r.expect("row"))
             .collect();

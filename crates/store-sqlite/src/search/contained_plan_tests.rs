@@ -5,9 +5,9 @@
 use caduceus_search::{ParseOptions, parse};
 use rusqlite::Connection;
 
-use super::filter::{Scope, build_scoped};
-use super::frag::Frag;
 use crate::schema;
+use caduceus_store_sql::Frag;
+use caduceus_store_sql::{Scope, build_scoped_filter as build_scoped};
 
 fn db() -> Connection {
     let mut conn = Connection::open_in_memory().expect("in-memory database");
@@ -29,9 +29,10 @@ fn explain(conn: &Connection, f: &Frag) -> String {
     let sql = format!("EXPLAIN QUERY PLAN {}", f.sql);
     let mut stmt = conn.prepare(&sql).expect("prepare");
     let rows = stmt
-        .query_map(rusqlite::params_from_iter(f.args.iter()), |r| {
-            r.get::<_, String>(3)
-        })
+        .query_map(
+            rusqlite::params_from_iter(f.args.iter().cloned().map(crate::search::to_sqlite)),
+            |r| r.get::<_, String>(3),
+        )
         .expect("explain");
     rows.map(|r| r.expect("row")).collect::<Vec<_>>().join("\n")
 }
@@ -49,7 +50,7 @@ fn assert_no_scan(plan: &str) {
 fn contained_resources_are_found_through_the_lookup_index() {
     let conn = db();
     let f = filter("Medication", &[("code", "http://snomed.info/sct|123")]);
-    let sql = super::contained::page_contained_sql(f, None, 20).expect("sql");
+    let sql = caduceus_store_sql::page_contained_sql(f, None, 20).expect("sql");
     let p = explain(&conn, &sql);
     assert_no_scan(&p);
     assert!(
@@ -70,7 +71,7 @@ fn contained_resources_are_found_through_the_lookup_index() {
 fn containers_are_found_through_their_contained_matches() {
     let conn = db();
     let f = filter("Medication", &[("code", "http://snomed.info/sct|123")]);
-    let sql = super::contained::page_containers_sql(0, f, None, 20).expect("sql");
+    let sql = caduceus_store_sql::page_containers_sql(0, f, None, 20).expect("sql");
     let p = explain(&conn, &sql);
     assert_no_scan(&p);
     assert!(p.contains("idx_token_lookup"), "{p}");
@@ -91,7 +92,7 @@ fn a_chain_into_contained_targets_still_seeks_references_by_target() {
     let q = parse(&["Observation"], &params, &ParseOptions::default()).expect("valid");
     let mut f = Frag::new();
     f.push("SELECT v.body FROM resources r JOIN versions v ON v.seq = r.seq WHERE ")
-        .append(super::filter::build(0, &q, 0).expect("supported"))
+        .append(caduceus_store_sql::build_filter(0, &q, 0).expect("supported"))
         .push(" ORDER BY r.type, r.id LIMIT 21");
     let p = explain(&conn, &f);
     assert_no_scan(&p);

@@ -5,8 +5,8 @@
 use caduceus_search::{ParseOptions, parse};
 use rusqlite::Connection;
 
-use super::frag::Frag;
 use crate::schema;
+use caduceus_store_sql::Frag;
 
 fn db() -> Connection {
     let mut conn = Connection::open_in_memory().expect("in-memory database");
@@ -22,7 +22,7 @@ fn plan(conn: &Connection, ty: &str, params: &[(&str, &str)]) -> String {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     let q = parse(&[ty], &params, &ParseOptions::default()).expect("valid search");
-    let f = super::filter::build(0, &q, 0).expect("supported");
+    let f = caduceus_store_sql::build_filter(0, &q, 0).expect("supported");
     let sql = format!(
         "EXPLAIN QUERY PLAN SELECT v.body FROM resources r JOIN versions v ON v.seq = r.seq \
          WHERE {} ORDER BY r.type, r.id LIMIT 21",
@@ -30,9 +30,10 @@ fn plan(conn: &Connection, ty: &str, params: &[(&str, &str)]) -> String {
     );
     let mut stmt = conn.prepare(&sql).expect("prepare");
     let rows = stmt
-        .query_map(rusqlite::params_from_iter(f.args), |r| {
-            r.get::<_, String>(3)
-        })
+        .query_map(
+            rusqlite::params_from_iter(f.args.into_iter().map(crate::search::to_sqlite)),
+            |r| r.get::<_, String>(3),
+        )
         .expect("explain");
     rows.map(|r| r.expect("row")).collect::<Vec<_>>().join("\n")
 }
@@ -44,7 +45,7 @@ fn plan_many(conn: &Connection, params: &[(&str, &str)]) -> String {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
     let q = parse(&[], &params, &ParseOptions::default()).expect("valid search");
-    let f = super::filter::build(0, &q, 0).expect("supported");
+    let f = caduceus_store_sql::build_filter(0, &q, 0).expect("supported");
     let mut sql = Frag::new();
     sql.push("SELECT v.body FROM resources r JOIN versions v ON v.seq = r.seq WHERE ")
         .append(f)
@@ -157,9 +158,10 @@ fn explain(conn: &Connection, f: &Frag) -> String {
         .prepare(&format!("EXPLAIN QUERY PLAN {}", f.sql))
         .expect("prepare");
     let rows = stmt
-        .query_map(rusqlite::params_from_iter(f.args.iter()), |r| {
-            r.get::<_, String>(3)
-        })
+        .query_map(
+            rusqlite::params_from_iter(f.args.iter().cloned().map(crate::search::to_sqlite)),
+            |r| r.get::<_, String>(3),
+        )
         .expect("explain");
     rows.map(|r| r.expect("row")).collect::<Vec<_>>().join("\n")
 }
@@ -171,7 +173,11 @@ fn sort_values_seek_each_resources_own_rows() {
     let q = parse(&["Observation"], &params, &ParseOptions::default()).expect("valid");
     let mut f = Frag::new();
     f.push("SELECT ")
-        .append(super::sort::value_expr(&q.sort[0]).expect("sortable"))
+        .append(
+            caduceus_store_sql::sort_value_expr(&q.sort[0])
+                .expect("sortable")
+                .0,
+        )
         .push(" FROM resources r WHERE r.tenant = 0 AND r.type = 'Observation'");
     let p = explain(&conn, &f);
     assert!(
@@ -270,7 +276,7 @@ fn planned(conn: &Connection, ty: &str, params: &[(&str, &str)], sizes: &[(&str,
             .map_or(cap, |(_, n)| *n);
         Ok(n.min(cap))
     };
-    let f = super::filter::build_planned(0, &q, 0, &estimate).expect("supported");
+    let f = caduceus_store_sql::build_planned_filter(0, &q, 0, &estimate).expect("supported");
     let mut sql = Frag::new();
     sql.push("SELECT v.body FROM resources r JOIN versions v ON v.seq = r.seq WHERE ")
         .append(f)

@@ -17,7 +17,7 @@ fn token_set_seeks_the_lookup_index_by_code() {
         written: Box::new(SearchValue::Uri("http://vs".to_owned())),
         codes: vec![("http://s".to_owned(), "a".to_owned())],
     });
-    let f = super::filter::build(0, &q, 0).expect("supported");
+    let f = caduceus_store_sql::build_filter(0, &q, 0).expect("supported");
     let sql = format!(
         "EXPLAIN QUERY PLAN SELECT v.body FROM resources r JOIN versions v ON v.seq = r.seq \
          WHERE {} ORDER BY r.type, r.id LIMIT 21",
@@ -25,9 +25,10 @@ fn token_set_seeks_the_lookup_index_by_code() {
     );
     let mut stmt = conn.prepare(&sql).expect("prepare");
     let plan: Vec<String> = stmt
-        .query_map(rusqlite::params_from_iter(f.args), |r| {
-            r.get::<_, String>(3)
-        })
+        .query_map(
+            rusqlite::params_from_iter(f.args.into_iter().map(crate::search::to_sqlite)),
+            |r| r.get::<_, String>(3),
+        )
         .expect("explain")
         .map(|r| r.expect("row"))
         .collect();

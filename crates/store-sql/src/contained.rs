@@ -18,43 +18,39 @@
 
 use bytes::Bytes;
 use caduceus_store::{StoreError, StoredVersion};
-use rusqlite::Connection;
-use rusqlite::types::Value;
 
-use super::frag::Frag;
-use super::{Row, query_rows};
-use crate::error::map_sqlite;
-use crate::rows::version_columns;
+use crate::frag::{Frag, SqlValue as Value};
+use crate::{Row, SearchDb, VERSION_COLUMNS, limit_arg};
 
 /// A page of the contained resources matching `filter` (over `contained k`), as themselves.
-pub(super) fn page_contained(
-    conn: &Connection,
+pub async fn page_contained<D: SearchDb>(
+    db: &D,
     filter: Frag,
     after: Option<&[Value]>,
     limit: usize,
 ) -> Result<Vec<Row>, StoreError> {
     let f = page_contained_sql(filter, after, limit)?;
-    let rows = query_rows(conn, f, 2)?;
+    let rows = db.rows(f, 2).await?;
     rows.into_iter()
         .map(|(container, keys)| Ok((as_contained(container, &keys)?, keys)))
         .collect()
 }
 
 /// The query of [`page_contained`]: version columns, then the contained type and key.
-pub(super) fn page_contained_sql(
+pub fn page_contained_sql(
     filter: Frag,
     after: Option<&[Value]>,
     limit: usize,
 ) -> Result<Frag, StoreError> {
     let mut f = Frag::new();
-    f.push(concat!(
-        "SELECT ",
-        version_columns!(),
-        ", k.type, k.id FROM contained k JOIN resources o ON o.tenant = k.tenant \
+    f.push("SELECT ")
+        .push(VERSION_COLUMNS)
+        .push(
+            ", k.type, k.id FROM contained k JOIN resources o ON o.tenant = k.tenant \
          AND o.type = k.container_type AND o.id = k.container_id \
-         JOIN versions v ON v.seq = o.seq WHERE "
-    ))
-    .append(filter);
+         JOIN versions v ON v.seq = o.seq WHERE ",
+        )
+        .append(filter);
     keyset(&mut f, "k", after)?;
     f.push(" ORDER BY k.type, k.id LIMIT ")
         .bind(limit_arg(limit));
@@ -62,31 +58,32 @@ pub(super) fn page_contained_sql(
 }
 
 /// A page of the containers of the contained resources matching `filter`, each once.
-pub(super) fn page_containers(
-    conn: &Connection,
+pub async fn page_containers<D: SearchDb>(
+    db: &D,
     tenant: i64,
     filter: Frag,
     after: Option<&[Value]>,
     limit: usize,
 ) -> Result<Vec<Row>, StoreError> {
-    query_rows(conn, page_containers_sql(tenant, filter, after, limit)?, 0)
+    db.rows(page_containers_sql(tenant, filter, after, limit)?, 0)
+        .await
 }
 
 /// The query of [`page_containers`]: the version columns of each container.
-pub(super) fn page_containers_sql(
+pub fn page_containers_sql(
     tenant: i64,
     filter: Frag,
     after: Option<&[Value]>,
     limit: usize,
 ) -> Result<Frag, StoreError> {
     let mut f = Frag::new();
-    f.push(concat!(
-        "SELECT ",
-        version_columns!(),
-        " FROM (SELECT DISTINCT +k.container_type AS t, +k.container_id AS i \
-         FROM contained k WHERE "
-    ))
-    .append(filter);
+    f.push("SELECT ")
+        .push(VERSION_COLUMNS)
+        .push(
+            " FROM (SELECT DISTINCT +k.container_type AS t, +k.container_id AS i \
+         FROM contained k WHERE ",
+        )
+        .append(filter);
     if let Some(after) = after {
         let (Some(t), Some(i)) = (after.first(), after.get(1)) else {
             return Err(StoreError::InvalidCursor);
@@ -110,18 +107,18 @@ pub(super) fn page_containers_sql(
 }
 
 /// The number of contained resources matching `filter`.
-pub(super) fn count_contained(conn: &Connection, filter: Frag) -> Result<u64, StoreError> {
+pub async fn count_contained<D: SearchDb>(db: &D, filter: Frag) -> Result<u64, StoreError> {
     let mut f = Frag::new();
     f.push("SELECT count(*) FROM contained k WHERE ")
         .append(filter);
-    count(conn, f)
+    db.count(f).await
 }
 
 /// The number of distinct containers of the contained resources matching `filter`, plus
 /// (for `_contained=both`) the top-level matches of `top` (over `resources r`) that are not
 /// among them.
-pub(super) fn count_containers(
-    conn: &Connection,
+pub async fn count_containers<D: SearchDb>(
+    db: &D,
     filter: Frag,
     top: Option<Frag>,
 ) -> Result<u64, StoreError> {
@@ -134,12 +131,12 @@ pub(super) fn count_containers(
     }
     f.push("SELECT DISTINCT +k.container_type, +k.container_id FROM contained k WHERE ")
         .append(filter)
-        .push(")");
-    count(conn, f)
+        .push(") AS u");
+    db.count(f).await
 }
 
 /// Merges two pages in key order into one of at most `limit + 1` rows, each key once.
-pub(super) fn merge(a: Vec<Row>, b: Vec<Row>, limit: usize) -> Vec<Row> {
+pub fn merge(a: Vec<Row>, b: Vec<Row>, limit: usize) -> Vec<Row> {
     let mut out: Vec<Row> = Vec::with_capacity(limit.saturating_add(1));
     let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
     let key = |r: &Row| (r.0.resource_type.clone(), r.0.id.clone());
@@ -163,18 +160,6 @@ pub(super) fn merge(a: Vec<Row>, b: Vec<Row>, limit: usize) -> Vec<Row> {
         }
     }
     out
-}
-
-fn count(conn: &Connection, f: Frag) -> Result<u64, StoreError> {
-    let n: i64 = conn
-        .prepare_cached(&f.sql)
-        .and_then(|mut s| s.query_row(rusqlite::params_from_iter(f.args.iter()), |r| r.get(0)))
-        .map_err(map_sqlite)?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
-fn limit_arg(limit: usize) -> i64 {
-    i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX)
 }
 
 /// Appends the keyset condition `(a.type, a.id) > cursor`.
@@ -221,7 +206,7 @@ fn as_contained(container: StoredVersion, keys: &[Value]) -> Result<StoredVersio
 
 /// The bytes of the entry of the top-level `contained` array of `json` whose `id` is `id`
 /// (the first such entry), exactly as stored.
-pub(crate) fn contained_entry<'a>(json: &'a [u8], id: &str) -> Option<&'a [u8]> {
+pub fn contained_entry<'a>(json: &'a [u8], id: &str) -> Option<&'a [u8]> {
     let mut p = Scanner { s: json, i: 0 };
     let mut found = None;
     p.object(|p, key| {

@@ -7,9 +7,9 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use caduceus_store::StoreError;
-use rusqlite::types::Value;
-use serde_json::{Value as Json, json};
 
+use crate::frag::SqlValue as Value;
+use serde_json::{Value as Json, json};
 /// FNV-1a over the canonical query text: detects a cursor replayed with another query.
 pub(crate) fn query_hash(canonical: &str) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -26,11 +26,10 @@ pub(crate) fn encode(hash: u64, keys: &[Value]) -> String {
         .iter()
         .map(|v| match v {
             Value::Null => json!(["n"]),
-            Value::Integer(i) => json!(["i", i]),
+            Value::Int(i) => json!(["i", i]),
             // Bit pattern: exact, whatever the JSON float parser does.
             Value::Real(r) => json!(["r", r.to_bits()]),
             Value::Text(t) => json!(["t", t]),
-            Value::Blob(_) => json!(["n"]),
         })
         .collect();
     let doc = json!({"h": format!("{hash:016x}"), "k": k});
@@ -57,7 +56,7 @@ pub(crate) fn decode(cursor: &str, hash: u64, n: usize) -> Result<Vec<Value>, St
             let pair = k.as_array().ok_or_else(bad)?;
             match (pair.first().and_then(Json::as_str), pair.get(1)) {
                 (Some("n"), None) => Ok(Value::Null),
-                (Some("i"), Some(v)) => v.as_i64().map(Value::Integer).ok_or_else(bad),
+                (Some("i"), Some(v)) => v.as_i64().map(Value::Int).ok_or_else(bad),
                 (Some("r"), Some(v)) => v
                     .as_u64()
                     .map(|b| Value::Real(f64::from_bits(b)))
@@ -79,7 +78,7 @@ mod tests {
     #[test]
     fn round_trip_and_refusals() {
         let keys = vec![
-            Value::Integer(0),
+            Value::Int(0),
             Value::Real(0.1 + 0.2),
             Value::Text("Patient".into()),
             Value::Null,

@@ -13,24 +13,29 @@
 use caduceus_search::{ParamKind, SortKey};
 use caduceus_store::StoreError;
 
-use super::frag::Frag;
+use crate::frag::Frag;
 
-/// The scalar subquery giving one resource's (the row `r`'s) sort value.
-pub(crate) fn value_expr(key: &SortKey) -> Result<Frag, StoreError> {
+/// The scalar subquery giving one resource's (the row `r`'s) sort value, and a constant
+/// of the value's type that stands in for an absent value (`''` or `0`).
+pub fn value_expr(key: &SortKey) -> Result<(Frag, &'static str), StoreError> {
     let mut f = Frag::new();
     let code = key.param.code;
     let agg = if key.descending { "max" } else { "min" };
     match code {
         "_id" => {
             f.push("r.id");
-            return Ok(f);
+            return Ok((f, "''"));
         }
         "_lastUpdated" => {
             f.push("(SELECT lv.last_updated FROM versions lv WHERE lv.seq = r.seq)");
-            return Ok(f);
+            return Ok((f, "0"));
         }
         _ => {}
     }
+    let absent = match key.param.kind {
+        ParamKind::Date | ParamKind::Number | ParamKind::Quantity => "0",
+        _ => "''",
+    };
     let (table, column) = match key.param.kind {
         ParamKind::String => ("idx_string", "x.normalized"),
         ParamKind::Token => ("idx_token", "x.code"),
@@ -61,17 +66,17 @@ pub(crate) fn value_expr(key: &SortKey) -> Result<Frag, StoreError> {
         .push(" x WHERE x.tenant = r.tenant AND x.type = r.type AND x.id = r.id AND +x.param = ")
         .text(code)
         .push(")");
-    Ok(f)
+    Ok((f, absent))
 }
 
 /// One compared column of the keyset: its name and whether it sorts descending.
-pub(crate) struct Col {
+pub struct Col {
     pub name: String,
     pub descending: bool,
 }
 
 /// `ORDER BY` text over the columns.
-pub(crate) fn order_by(cols: &[Col]) -> String {
+pub fn order_by(cols: &[Col]) -> String {
     cols.iter()
         .map(|c| {
             if c.descending {
@@ -86,7 +91,7 @@ pub(crate) fn order_by(cols: &[Col]) -> String {
 
 /// The rows strictly after `after` in the order of `cols`: the lexicographic expansion
 /// `c0 > a0 OR (c0 = a0 AND (c1 > a1 OR ...))`, with `<` for descending columns.
-pub(crate) fn after(cols: &[Col], after: &[rusqlite::types::Value]) -> Frag {
+pub fn after(cols: &[Col], after: &[crate::SqlValue]) -> Frag {
     let mut f = Frag::new();
     f.push("(");
     for (j, col) in cols.iter().enumerate() {
@@ -109,7 +114,7 @@ pub(crate) fn after(cols: &[Col], after: &[rusqlite::types::Value]) -> Frag {
         f.push(")");
     }
     if cols.is_empty() {
-        f.push("1");
+        f.push("TRUE");
     }
     f.push(")");
     f

@@ -8,9 +8,9 @@
 use caduceus_search::{OfTypeValue, SearchValue, TokenValue};
 use caduceus_store::StoreError;
 
-use super::frag::Frag;
-use super::values::{self, QtyCols, RefCols};
-use crate::index_rows::{POSITIONS, Position};
+use crate::columns::{POSITIONS, Position};
+use crate::frag::Frag;
+use crate::values::{self, QtyCols, RefCols};
 use caduceus_store::index::normalize::normalize_string as normalize;
 
 /// The column `x.<name>`.
@@ -19,7 +19,7 @@ fn col(name: &str) -> String {
 }
 
 /// The row condition of a composite value: every component in its position.
-pub(crate) fn composite(f: &mut Frag, parts: &[SearchValue], now: i64) -> Result<(), StoreError> {
+pub fn composite(f: &mut Frag, parts: &[SearchValue], now: i64) -> Result<(), StoreError> {
     if parts.is_empty() || parts.len() > POSITIONS.len() {
         return Err(StoreError::Unsupported(format!(
             "composite parameters of {} components",
@@ -98,7 +98,7 @@ fn component(f: &mut Frag, pos: &Position, v: &SearchValue, now: i64) -> Result<
 /// `:of-type` (`system|code|value`): an `(Identifier.type coding, Identifier value)` tuple
 /// of the token parameter whose type coding has that system and code and whose identifier
 /// value is `value` (any identifier system).
-pub(crate) fn of_type(f: &mut Frag, v: &OfTypeValue) {
+pub fn of_type(f: &mut Frag, v: &OfTypeValue) {
     let (kind, value) = (&POSITIONS[0], &POSITIONS[1]);
     let of_kind = TokenValue {
         system: Some(v.system.clone()),

@@ -29,7 +29,7 @@
 
 use caduceus_search::{DateValue, NumberValue, Prefix, QuantityValue, ReferenceValue, TokenValue};
 
-use super::frag::Frag;
+use crate::frag::Frag;
 use caduceus_store::index::normalize::normalize_string as normalize;
 use caduceus_store::index::units::{UCUM, canonical};
 
@@ -39,7 +39,7 @@ const MAX_CHAR: char = '\u{10FFFF}';
 
 /// A starts-with test on `col` that can use an index on `col`: a range, then the exact
 /// prefix comparison.
-pub(crate) fn starts_with(f: &mut Frag, col: &str, prefix: &str) {
+pub fn starts_with(f: &mut Frag, col: &str, prefix: &str) {
     let upper = format!("{prefix}{MAX_CHAR}");
     let chars = i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX);
     f.push("(").push(col).push(" >= ").bind(prefix.to_owned());
@@ -49,13 +49,13 @@ pub(crate) fn starts_with(f: &mut Frag, col: &str, prefix: &str) {
 }
 
 /// `string` (no modifier): the normalised value starts with the normalised term.
-pub(crate) fn string_prefix(f: &mut Frag, term: &str) {
+pub fn string_prefix(f: &mut Frag, term: &str) {
     starts_with(f, "x.normalized", &normalize(term));
 }
 
 /// `string:exact`: the text as written equals the term (the normalised equality lets the
 /// lookup index find the candidates).
-pub(crate) fn string_exact(f: &mut Frag, term: &str) {
+pub fn string_exact(f: &mut Frag, term: &str) {
     f.push("(x.normalized = ")
         .bind(normalize(term))
         .push(" AND x.exact = ")
@@ -64,19 +64,19 @@ pub(crate) fn string_exact(f: &mut Frag, term: &str) {
 }
 
 /// `string:contains`: the normalised term occurs anywhere in the normalised value.
-pub(crate) fn string_contains(f: &mut Frag, term: &str) {
+pub fn string_contains(f: &mut Frag, term: &str) {
     f.push("instr(x.normalized, ")
         .bind(normalize(term))
         .push(") > 0");
 }
 
 /// `token`: `code`, `system|code`, `|code`, `system|`.
-pub(crate) fn token(f: &mut Frag, v: &TokenValue) {
+pub fn token(f: &mut Frag, v: &TokenValue) {
     token_in(f, "x.system", "x.code", v);
 }
 
 /// [`token`] over the given system and code columns (composite components).
-pub(crate) fn token_in(f: &mut Frag, system_col: &str, code_col: &str, v: &TokenValue) {
+pub fn token_in(f: &mut Frag, system_col: &str, code_col: &str, v: &TokenValue) {
     let mut parts = 0;
     f.push("(");
     if let Some(code) = &v.code {
@@ -101,7 +101,7 @@ pub(crate) fn token_in(f: &mut Frag, system_col: &str, code_col: &str, v: &Token
         }
     }
     if parts == 0 {
-        f.push("1");
+        f.push("TRUE");
     }
     f.push(")");
 }
@@ -111,16 +111,26 @@ pub(crate) fn token_in(f: &mut Frag, system_col: &str, code_col: &str, v: &Token
 /// sought once per code instead of one `UNION ALL` arm per code (which SQLite's
 /// compound-select limit caps at 500). With 400 codes over 200,000 index rows this took
 /// about half the time of the `UNION ALL` form; 10,000 codes take about 0.1 s.
-pub(crate) fn token_set(f: &mut Frag, codes: &[(String, String)]) {
+pub fn token_set(f: &mut Frag, codes: &[(String, String)]) {
     let json = serde_json::to_string(codes).unwrap_or_else(|_| "[]".to_owned());
-    f.push("(x.code, x.system) IN (SELECT json_extract(value, '$[1]'), ")
-        .push("json_extract(value, '$[0]') FROM json_each(")
+    f.push("(x.code, x.system) IN (")
+        .push(TOKEN_SET_PAIRS)
         .bind(json)
         .push("))");
 }
 
+/// The (code, system) pairs of a bound JSON array `[[system, code], ...]`, with SQLite's
+/// JSON functions; followed by the bound array and `)`. `postgres::render` swaps the whole
+/// `TOKEN_SET_PAIRS ?)` for [`TOKEN_SET_PAIRS_POSTGRES`].
+pub const TOKEN_SET_PAIRS: &str =
+    "SELECT json_extract(value, '$[1]'), json_extract(value, '$[0]') FROM json_each(";
+
+/// `TOKEN_SET_PAIRS ?)` with PostgreSQL's JSON functions: the same pairs, as text.
+pub const TOKEN_SET_PAIRS_POSTGRES: &str =
+    "SELECT e ->> 1, e ->> 0 FROM jsonb_array_elements(CAST(? AS jsonb)) AS e";
+
 /// `token:text`: the normalised text starts with the term, or has a word starting with it.
-pub(crate) fn token_text(f: &mut Frag, term: &str) {
+pub fn token_text(f: &mut Frag, term: &str) {
     let term = normalize(term);
     f.push("(");
     starts_with(f, "x.text", &term);
@@ -130,7 +140,7 @@ pub(crate) fn token_text(f: &mut Frag, term: &str) {
 }
 
 /// The columns a reference is compared on.
-pub(crate) struct RefCols<'a> {
+pub struct RefCols<'a> {
     pub target_type: &'a str,
     pub target_id: &'a str,
     pub version: &'a str,
@@ -139,7 +149,7 @@ pub(crate) struct RefCols<'a> {
 
 /// `reference`: local (`Type/id`, bare id, with version) or by URL; `only_type` from
 /// `:[type]`.
-pub(crate) fn reference(f: &mut Frag, v: &ReferenceValue, only_type: Option<&str>) {
+pub fn reference(f: &mut Frag, v: &ReferenceValue, only_type: Option<&str>) {
     let cols = RefCols {
         target_type: "x.target_type",
         target_id: "x.target_id",
@@ -150,12 +160,7 @@ pub(crate) fn reference(f: &mut Frag, v: &ReferenceValue, only_type: Option<&str
 }
 
 /// [`reference`] over the given columns (composite components).
-pub(crate) fn reference_in(
-    f: &mut Frag,
-    c: &RefCols<'_>,
-    v: &ReferenceValue,
-    only_type: Option<&str>,
-) {
+pub fn reference_in(f: &mut Frag, c: &RefCols<'_>, v: &ReferenceValue, only_type: Option<&str>) {
     f.push("(");
     match v {
         ReferenceValue::Local {
@@ -198,7 +203,7 @@ pub(crate) fn reference_in(
 
 /// `uri` (exact), `:below` (indexed URI starts with the term), `:above` (the term starts
 /// with the indexed URI).
-pub(crate) fn uri(f: &mut Frag, term: &str, above: bool, below: bool) {
+pub fn uri(f: &mut Frag, term: &str, above: bool, below: bool) {
     if below {
         starts_with(f, "x.value", term);
     } else if above {
@@ -212,7 +217,7 @@ pub(crate) fn uri(f: &mut Frag, term: &str, above: bool, below: bool) {
 
 /// A date comparison on the half-open range `[start_col, end_col)`. `now` (µs) anchors
 /// `ap`.
-pub(crate) fn date(f: &mut Frag, start_col: &str, end_col: &str, v: &DateValue, now: i64) {
+pub fn date(f: &mut Frag, start_col: &str, end_col: &str, v: &DateValue, now: i64) {
     let (s, e) = (start_col, end_col);
     let (lo, hi) = (v.start, v.end);
     match v.prefix {
@@ -266,7 +271,7 @@ pub(crate) fn date(f: &mut Frag, start_col: &str, end_col: &str, v: &DateValue, 
 }
 
 /// The searched number as f64s: (value, low, high), each multiplied by `factor`.
-pub(crate) fn scaled(n: &NumberValue, factor: f64) -> (f64, f64, f64) {
+pub fn scaled(n: &NumberValue, factor: f64) -> (f64, f64, f64) {
     (
         n.value.to_f64() * factor,
         n.low.to_f64() * factor,
@@ -276,12 +281,7 @@ pub(crate) fn scaled(n: &NumberValue, factor: f64) -> (f64, f64, f64) {
 
 /// A number comparison over columns `value`, `low`, `high` (`low`/`high`: the indexed
 /// value's precision range).
-pub(crate) fn number_cols(
-    f: &mut Frag,
-    cols: (&str, &str, &str),
-    prefix: Prefix,
-    n: (f64, f64, f64),
-) {
+pub fn number_cols(f: &mut Frag, cols: (&str, &str, &str), prefix: Prefix, n: (f64, f64, f64)) {
     let (vc, lc, hc) = cols;
     let (v, lo, hi) = n;
     match prefix {
@@ -321,12 +321,12 @@ pub(crate) fn number_cols(
 }
 
 /// `number`.
-pub(crate) fn number(f: &mut Frag, n: &NumberValue) {
+pub fn number(f: &mut Frag, n: &NumberValue) {
     number_cols(f, ("x.value", "x.low", "x.high"), n.prefix, scaled(n, 1.0));
 }
 
 /// The columns a quantity is compared on.
-pub(crate) struct QtyCols<'a> {
+pub struct QtyCols<'a> {
     pub value: &'a str,
     pub low: &'a str,
     pub high: &'a str,
@@ -339,7 +339,7 @@ pub(crate) struct QtyCols<'a> {
 /// `quantity`: the number, plus the unit. A UCUM unit the canonical table knows compares
 /// canonical values (`5 mg` finds `0.005 g`); any other unit compares system and code
 /// (the index keeps the unit text as code when there is no code).
-pub(crate) fn quantity(f: &mut Frag, q: &QuantityValue) {
+pub fn quantity(f: &mut Frag, q: &QuantityValue) {
     let cols = QtyCols {
         value: "x.value",
         low: "x.low",
@@ -353,7 +353,7 @@ pub(crate) fn quantity(f: &mut Frag, q: &QuantityValue) {
 }
 
 /// [`quantity`] over the given columns (composite components).
-pub(crate) fn quantity_in(f: &mut Frag, c: &QtyCols<'_>, q: &QuantityValue) {
+pub fn quantity_in(f: &mut Frag, c: &QtyCols<'_>, q: &QuantityValue) {
     let canon = match (q.system.as_deref(), q.code.as_deref()) {
         (Some(UCUM), Some(code)) => canonical(code),
         _ => None,

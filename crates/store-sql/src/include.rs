@@ -13,23 +13,21 @@ use std::collections::HashSet;
 
 use caduceus_search::{Include, SearchQuery};
 use caduceus_store::{StoreError, StoredVersion};
-use rusqlite::Connection;
 
-use super::frag::Frag;
-use crate::error::map_sqlite;
-use crate::rows::read_current;
+use crate::SearchDb;
+use crate::frag::Frag;
 
 /// The most resources included in one page.
-pub(crate) const MAX_INCLUDED: usize = 1000;
+pub const MAX_INCLUDED: usize = 1000;
 
 /// The most `:iterate` rounds after the first round of includes.
-pub(crate) const MAX_ITERATIONS: usize = 8;
+pub const MAX_ITERATIONS: usize = 8;
 
 type Key = (String, String);
 
 /// The included resources of a page.
-pub(crate) fn included(
-    conn: &Connection,
+pub async fn included<D: SearchDb>(
+    db: &D,
     tenant: i64,
     q: &SearchQuery,
     matches: &[StoredVersion],
@@ -61,7 +59,7 @@ pub(crate) fn included(
                 if inc.source_type.is_some_and(|s| s != t) {
                     continue;
                 }
-                found.extend(targets(conn, tenant, inc, t, id)?);
+                found.extend(db.keys(targets(db, tenant, inc, t, id)).await?);
             }
         }
         for inc in q.revincludes.iter().filter(|i| first || i.iterate) {
@@ -69,7 +67,7 @@ pub(crate) fn included(
                 if inc.target_type.is_some_and(|tt| tt != t) {
                     continue;
                 }
-                found.extend(sources(conn, tenant, inc, t, id)?);
+                found.extend(db.keys(sources(db, tenant, inc, t, id)).await?);
             }
         }
         let mut next = Vec::new();
@@ -82,7 +80,7 @@ pub(crate) fn included(
                 break;
             }
             seen.insert(key.clone());
-            if let Some(v) = read_current(conn, tenant, &key.0, &key.1)?
+            if let Some(v) = db.read_current(&key.0, &key.1).await?
                 && !v.is_deleted()
             {
                 out.push(v);
@@ -95,40 +93,31 @@ pub(crate) fn included(
     Ok((out, truncated))
 }
 
-/// Runs a `SELECT type, id` fragment.
+/// `INDEXED BY <index>` where the store takes index hints (SQLite).
 ///
-/// Both lookups name their index (`INDEXED BY`): without statistics the planner preferred
-/// the parameter's rows of every resource (`idx_reference_lookup`) or a range over every
+/// Both lookups name their index: without statistics SQLite's planner preferred the
+/// parameter's rows of every resource (`idx_reference_lookup`) or a range over every
 /// non-NULL target, which made `_include` a scan per match (measured: 170 ms a page).
-fn keys(conn: &Connection, f: Frag) -> Result<Vec<Key>, StoreError> {
-    let mut stmt = conn.prepare_cached(&f.sql).map_err(map_sqlite)?;
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(f.args), |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })
-        .map_err(map_sqlite)?;
-    rows.collect::<Result<Vec<_>, _>>().map_err(map_sqlite)
+fn hint<D: SearchDb>(db: &D, index: &str) -> String {
+    if db.dialect() == crate::Dialect::Sqlite {
+        format!(" INDEXED BY {index}")
+    } else {
+        String::new()
+    }
 }
 
-/// What `(t, id)` references through the include's parameter.
-fn targets(
-    conn: &Connection,
-    tenant: i64,
-    inc: &Include,
-    t: &str,
-    id: &str,
-) -> Result<Vec<Key>, StoreError> {
+/// What `(t, id)` references through the include's parameter: `SELECT type, id`.
+fn targets<D: SearchDb>(db: &D, tenant: i64, inc: &Include, t: &str, id: &str) -> Frag {
     let mut f = Frag::new();
-    f.push(
-        "SELECT DISTINCT x.target_type, x.target_id FROM idx_reference x \
-         INDEXED BY idx_reference_resource WHERE x.tenant = ",
-    )
-    .bind(tenant)
-    .push(" AND x.type = ")
-    .bind(t.to_owned())
-    .push(" AND x.id = ")
-    .bind(id.to_owned())
-    .push(" AND x.target_type IS NOT NULL AND x.target_id IS NOT NULL");
+    f.push("SELECT DISTINCT x.target_type, x.target_id FROM idx_reference x")
+        .push(&hint(db, "idx_reference_resource"))
+        .push(" WHERE x.tenant = ")
+        .bind(tenant)
+        .push(" AND x.type = ")
+        .bind(t.to_owned())
+        .push(" AND x.id = ")
+        .bind(id.to_owned())
+        .push(" AND x.target_type IS NOT NULL AND x.target_id IS NOT NULL");
     if let Some(p) = &inc.param {
         f.push(" AND x.param = ").text(p.code);
     }
@@ -136,27 +125,20 @@ fn targets(
         f.push(" AND x.target_type = ").bind(tt.to_owned());
     }
     f.push(" ORDER BY 1, 2");
-    keys(conn, f)
+    f
 }
 
-/// What references `(t, id)` through the revinclude's parameter.
-fn sources(
-    conn: &Connection,
-    tenant: i64,
-    inc: &Include,
-    t: &str,
-    id: &str,
-) -> Result<Vec<Key>, StoreError> {
+/// What references `(t, id)` through the revinclude's parameter: `SELECT type, id`.
+fn sources<D: SearchDb>(db: &D, tenant: i64, inc: &Include, t: &str, id: &str) -> Frag {
     let mut f = Frag::new();
-    f.push(
-        "SELECT DISTINCT x.type, x.id FROM idx_reference x \
-         INDEXED BY idx_reference_target WHERE x.tenant = ",
-    )
-    .bind(tenant)
-    .push(" AND x.target_type = ")
-    .bind(t.to_owned())
-    .push(" AND x.target_id = ")
-    .bind(id.to_owned());
+    f.push("SELECT DISTINCT x.type, x.id FROM idx_reference x")
+        .push(&hint(db, "idx_reference_target"))
+        .push(" WHERE x.tenant = ")
+        .bind(tenant)
+        .push(" AND x.target_type = ")
+        .bind(t.to_owned())
+        .push(" AND x.target_id = ")
+        .bind(id.to_owned());
     if let Some(p) = &inc.param {
         f.push(" AND x.param = ").bind(p.code.to_owned());
     }
@@ -164,5 +146,5 @@ fn sources(
         f.push(" AND x.type = ").bind(s.to_owned());
     }
     f.push(" ORDER BY 1, 2");
-    keys(conn, f)
+    f
 }

@@ -52,14 +52,14 @@ use caduceus_search::{
 };
 use caduceus_store::StoreError;
 
-use super::composite;
-use super::frag::Frag;
-use super::values;
+use crate::composite;
+use crate::frag::Frag;
+use crate::values;
 
 /// The resource types a set is restricted to: one (the set is of ids), or several (the
 /// set is of (type, id) pairs, for system, `_type` and `Patient/1/*` searches).
 #[derive(Clone, Copy)]
-pub(crate) enum Ty<'a> {
+pub enum Ty<'a> {
     Fixed(&'a str),
     Many(&'a [&'static str]),
 }
@@ -91,8 +91,8 @@ impl Ty<'_> {
     /// A set with no member.
     fn empty(self, f: &mut Frag) {
         f.push(match self {
-            Ty::Fixed(_) => "SELECT NULL WHERE 0",
-            Ty::Many(_) => "SELECT NULL, NULL WHERE 0",
+            Ty::Fixed(_) => "SELECT NULL WHERE FALSE",
+            Ty::Many(_) => "SELECT NULL, NULL WHERE FALSE",
         });
     }
 
@@ -107,7 +107,7 @@ impl Ty<'_> {
 
 /// Which resources a set (or the outer query) ranges over.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub(crate) enum Scope {
+pub enum Scope {
     /// Top-level resources (`resources`).
     Top,
     /// Contained resources (`contained`).
@@ -140,13 +140,13 @@ enum Set {
 
 /// The WHERE clause (without `WHERE`) over `resources r` for the query's types, criteria
 /// and compartment. `now` (µs) anchors `ap` on dates.
-pub(crate) fn build(tenant: i64, q: &SearchQuery, now: i64) -> Result<Frag, StoreError> {
+pub fn build(tenant: i64, q: &SearchQuery, now: i64) -> Result<Frag, StoreError> {
     build_scoped(tenant, q, now, Scope::Top)
 }
 
 /// Counts the members of a set, stopping at the cap: a look at the index (a few hundred µs
 /// at most) that tells which criterion is smallest.
-pub(crate) type Estimate<'a> = &'a dyn Fn(&Frag, u64) -> Result<u64, StoreError>;
+pub type Estimate<'a> = &'a dyn Fn(&Frag, u64) -> Result<u64, StoreError>;
 
 /// The most index rows one estimate reads.
 const ESTIMATE_CAP: u64 = 5_000;
@@ -157,7 +157,7 @@ const ESTIMATE_CAP: u64 = 5_000;
 /// rows. Materialising every set and intersecting them costs the size of the largest
 /// (`Observation?patient=X&code=<a common code>` built the code's 2,835 ids to keep 13:
 /// 2.4 ms); probing costs one index seek per candidate of the smallest (0.19 ms).
-pub(crate) fn build_planned(
+pub fn build_planned(
     tenant: i64,
     q: &SearchQuery,
     now: i64,
@@ -169,7 +169,7 @@ pub(crate) fn build_planned(
 /// [`build`] over `resources r` ([`Scope::Top`]) or over `contained k`
 /// ([`Scope::Contained`]: the contained resources of live containers, whose rows exist only
 /// while their container's current version holds them).
-pub(crate) fn build_scoped(
+pub fn build_scoped(
     tenant: i64,
     q: &SearchQuery,
     now: i64,
@@ -343,7 +343,7 @@ fn compartment(f: &mut Frag, tenant: i64, c: &CompartmentFilter, a: &str) {
             .push(")");
     }
     if !any {
-        f.push("0");
+        f.push("FALSE");
     }
     f.push("))");
 }
@@ -673,7 +673,7 @@ fn missing(tenant: i64, ty: Ty<'_>, c: &Criterion, scope: Scope) -> Result<Set, 
     // Every live resource has an id and a lastUpdated.
     let has = if matches!(code, "_id" | "_lastUpdated") {
         live(tenant, ty, scope, false, |f, _| {
-            f.push("1");
+            f.push("TRUE");
         })
     } else {
         let Some(table) = table(c.param.kind) else {
@@ -692,7 +692,7 @@ fn missing(tenant: i64, ty: Ty<'_>, c: &Criterion, scope: Scope) -> Result<Set, 
     };
     Ok(match (want_missing, want_present) {
         (true, true) => Set::In(live(tenant, ty, scope, false, |f, _| {
-            f.push("1");
+            f.push("TRUE");
         })),
         (true, false) => Set::NotIn(has),
         _ => Set::In(has),
