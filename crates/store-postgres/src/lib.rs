@@ -1,17 +1,56 @@
 //! The shared store: FHIR resources in PostgreSQL, implementing [`caduceus_store::Store`]
 //! for several stateless replicas that share one database.
 //!
-//! A first-class peer of the embedded SQLite store (`caduceus-store-sqlite`): same tables,
-//! same columns, same outcomes and errors, so the engine cannot tell them apart and the
-//! search SQL can be shared.
+//! A first-class peer of the embedded SQLite store (`caduceus-store-sqlite`): the same
+//! tables and columns (`schema`), the same outcomes and errors, so the engine cannot tell
+//! them apart and one search SQL builder serves both.
+//!
+//! Key design decisions, and why:
+//! - **Stateless replicas.** Nothing that decides an outcome lives in a process: version
+//!   numbers, `If-Match`, "already exists" and named locks are decided by the database (row
+//!   locks, `ON CONFLICT`, advisory locks), so any number of replicas can serve the same
+//!   data. See `writer` for how a write stays correct against concurrent ones.
+//! - **seq.** `versions.seq` comes from a sequence: unique, never reused, increasing in the
+//!   order it is drawn. Concurrent transactions can commit out of that order, so `seq` is
+//!   the order of history and of cursors but, unlike SQLite's, not strictly the order of
+//!   commits (see `history`). `versions` is keyed by `(tenant, seq)`: a join from
+//!   `resources` says `v.tenant = r.tenant AND v.seq = r.seq`.
+//! - **Pool.** One `deadpool-postgres` pool per replica ([`PgOptions::pool_size`]); point
+//!   queries use `prepare_cached` (parsed and planned once per connection). A pool with no
+//!   free connection within [`POOL_WAIT`], a lost connection or a server shutting down is
+//!   [`StoreError::Unavailable`] (503): see [`map_pg`].
+//! - **Schema** is migrated by the binary (`schema`): numbered, append-only migrations of
+//!   kind expand or contract, serialised across replicas by an advisory lock. A replica
+//!   refuses a database only when it lacks migrations (and may not apply them) or a newer
+//!   binary *contracted* the schema.
+//! - **Durable** when `write()` returns `Ok`: it answers after `COMMIT`
+//!   (`synchronous_commit` as the server has it, `on` by default).
+//! - **Ready for later.** Every row has a `tenant` ([`DEFAULT_TENANT`] until the trait
+//!   passes one; it leads every key, for Citus), a `body_codec` and a `key_id`.
+//!
+//! Not yet: TLS to the server (connections are plain: use a local socket, a private network
+//! or a TLS-terminating proxy), and search (the `search` module answers `Unsupported`).
+//!
+//! Module map: `schema` (migrations), `rows` (point queries, row decoding), `history`,
+//! `writer` (transactions, retries), `index_rows` (bulk index rows), `maintenance` (walks,
+//! copy-in, `store_meta`), `locks` (advisory locks), `error`, `search`, `testing` (feature
+//! `testing`: a database per test).
 #![deny(missing_docs)]
 
 mod error;
+mod history;
+mod index_rows;
+mod locks;
+mod maintenance;
+mod rows;
+mod schema;
 mod search;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod writer;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use caduceus_store::{
@@ -75,8 +114,53 @@ impl PostgresStore {
     /// to date) its schema. Refuses a database that lacks migrations when `migrate` is off,
     /// and one that a newer Caduceus has contracted beyond what this binary understands.
     pub async fn open(url: &str, options: &PgOptions) -> Result<PostgresStore, PgStoreError> {
-        let _ = (url, options);
-        Err(PgStoreError::Pool("not implemented yet".into()))
+        let config = parse_url(url)?;
+        let target = error::describe_target(&config);
+        let manager = deadpool_postgres::Manager::from_config(
+            config,
+            tokio_postgres::NoTls,
+            deadpool_postgres::ManagerConfig {
+                recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+            },
+        );
+        let pool = deadpool_postgres::Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| PgStoreError::Pool(e.to_string()))?;
+        let mut conn = pool.get().await.map_err(|e| PgStoreError::Connect {
+            target: target.clone(),
+            source: error::map_pool(&e),
+        })?;
+        let status = if options.migrate {
+            schema::migrate_with(&mut conn, schema::MIGRATIONS).await?.1
+        } else {
+            let status = schema::status(&**conn).await?;
+            schema::check(&status)?;
+            if status.current < schema::latest_version() {
+                return Err(PgStoreError::MigrationsMissing {
+                    found: status.current,
+                    supported: schema::latest_version(),
+                });
+            }
+            status
+        };
+        drop(conn);
+        tracing::info!(
+            target = %target,
+            schema_version = status.current,
+            pool_size = options.pool_size,
+            "opened PostgreSQL store"
+        );
+        Ok(PostgresStore {
+            inner: Arc::new(Inner {
+                pool,
+                tenant: DEFAULT_TENANT,
+            }),
+        })
     }
 
     /// The connection pool (for the search module).
@@ -88,44 +172,93 @@ impl PostgresStore {
     pub fn tenant(&self) -> i64 {
         self.inner.tenant
     }
+
+    /// The newest schema version this binary knows (and migrates to).
+    pub fn supported_schema_version() -> i64 {
+        schema::latest_version()
+    }
+
+    /// A pooled connection, or `Unavailable`.
+    async fn client(&self) -> Result<deadpool_postgres::Client, StoreError> {
+        self.inner.pool.get().await.map_err(|e| error::map_pool(&e))
+    }
+}
+
+/// How long a caller waits for a free pooled connection before the store answers
+/// `Unavailable`.
+pub const POOL_WAIT: Duration = Duration::from_secs(10);
+
+/// How long connecting (or checking a pooled connection) may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Parses a connection URL (or key-value string), adding Caduceus's defaults: the
+/// application name `caduceus` (visible in `pg_stat_activity`) and a connect timeout.
+fn parse_url(url: &str) -> Result<tokio_postgres::Config, PgStoreError> {
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| PgStoreError::InvalidUrl(e.to_string()))?;
+    if config.get_application_name().is_none() {
+        config.application_name("caduceus");
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    Ok(config)
 }
 
 /// Applies the schema migrations this binary knows to the database at `url` (each in its
-/// own transaction, serialised across processes), and reports what it did.
+/// own transaction, serialised across processes), and reports what it did. Refuses a
+/// database a newer binary contracted ([`PgStoreError::SchemaTooNew`]).
 pub async fn migrate(url: &str) -> Result<MigrationReport, PgStoreError> {
-    let _ = url;
-    Err(PgStoreError::Pool("not implemented yet".into()))
-}
-
-fn not_yet() -> StoreError {
-    StoreError::Unsupported("not implemented yet".into())
+    let config = parse_url(url)?;
+    let target = error::describe_target(&config);
+    let (mut client, connection) =
+        config
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|e| PgStoreError::Connect {
+                target,
+                source: map_pg(&e),
+            })?;
+    let task = tokio::spawn(connection);
+    let result = schema::migrate_with(&mut client, schema::MIGRATIONS).await;
+    drop(client);
+    let _ = task.await;
+    let (applied, status) = result?;
+    Ok(MigrationReport {
+        applied,
+        current: status.current,
+    })
 }
 
 #[async_trait]
 impl Store for PostgresStore {
     async fn read(
         &self,
-        _resource_type: &str,
-        _id: &str,
+        resource_type: &str,
+        id: &str,
     ) -> Result<Option<StoredVersion>, StoreError> {
-        Err(not_yet())
+        let client = self.client().await?;
+        rows::read_current(&client, self.tenant(), resource_type, id).await
     }
 
     async fn vread(
         &self,
-        _resource_type: &str,
-        _id: &str,
-        _version: u64,
+        resource_type: &str,
+        id: &str,
+        version: u64,
     ) -> Result<Option<StoredVersion>, StoreError> {
-        Err(not_yet())
+        let client = self.client().await?;
+        rows::read_version(&client, self.tenant(), resource_type, id, version).await
     }
 
-    async fn write(&self, _ops: Vec<WriteOp>) -> Result<Vec<WriteOutcome>, StoreError> {
-        Err(not_yet())
+    async fn write(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteOutcome>, StoreError> {
+        writer::write(self, &ops).await
     }
 
-    async fn history(&self, _query: &HistoryQuery) -> Result<Vec<StoredVersion>, StoreError> {
-        Err(not_yet())
+    async fn history(&self, query: &HistoryQuery) -> Result<Vec<StoredVersion>, StoreError> {
+        let client = self.client().await?;
+        history::history(&client, self.tenant(), query).await
     }
 
     async fn search(
@@ -136,47 +269,58 @@ impl Store for PostgresStore {
         crate::search::run(self, query, cursor).await
     }
 
-    async fn count_live(&self, _resource_type: Option<&str>) -> Result<u64, StoreError> {
-        Err(not_yet())
+    async fn count_live(&self, resource_type: Option<&str>) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        rows::count_live(&client, self.tenant(), resource_type).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        Err(not_yet())
+        let client = self.client().await?;
+        rows::query(&client, "SELECT 1", &[]).await?;
+        Ok(())
     }
 
     async fn scan_current(
         &self,
-        _after: Option<(String, String)>,
-        _limit: usize,
+        after: Option<(String, String)>,
+        limit: usize,
     ) -> Result<Vec<StoredVersion>, StoreError> {
-        Err(not_yet())
+        let client = self.client().await?;
+        let after = after.as_ref().map(|(t, i)| (t.as_str(), i.as_str()));
+        maintenance::scan_current(&client, self.tenant(), after, limit).await
     }
 
-    async fn meta(&self, _key: &str) -> Result<Option<String>, StoreError> {
-        Err(not_yet())
+    async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let client = self.client().await?;
+        maintenance::meta(&client, key).await
     }
 
-    async fn set_meta(&self, _key: &str, _value: &str) -> Result<(), StoreError> {
-        Err(not_yet())
+    async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        maintenance::set_meta(&client, key, value).await
     }
 
-    async fn lock(&self, _key: &str) -> Result<StoreLock, StoreError> {
-        Err(not_yet())
+    async fn lock(&self, key: &str) -> Result<StoreLock, StoreError> {
+        let guard = locks::lock(&self.inner.pool, self.tenant(), key).await?;
+        Ok(StoreLock::new(guard))
     }
 
     async fn scan_versions(
         &self,
-        _after_seq: Option<i64>,
-        _limit: usize,
+        after_seq: Option<i64>,
+        limit: usize,
     ) -> Result<Vec<StoredVersion>, StoreError> {
-        Err(not_yet())
+        let client = self.client().await?;
+        maintenance::scan_versions(&client, self.tenant(), after_seq, limit).await
     }
 
-    async fn copy_in(&self, _versions: Vec<StoredVersion>) -> Result<(), StoreError> {
-        Err(not_yet())
+    async fn copy_in(&self, versions: Vec<StoredVersion>) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        maintenance::copy_in(&mut client, self.tenant(), &versions).await
     }
 
     async fn count_versions(&self) -> Result<u64, StoreError> {
-        Err(not_yet())
+        let client = self.client().await?;
+        maintenance::count_versions(&client, self.tenant()).await
     }
 }
