@@ -1,5 +1,16 @@
-//! Test harness: starts the real `caduceus` binary on a loopback port over a fresh data
-//! folder, and talks to it over HTTP. Each test gets its own server and store.
+//! Test harness: starts the real `caduceus` binary on a loopback port over a fresh store,
+//! and talks to it over HTTP. Each test gets its own server and store.
+//!
+//! The store is a fresh data folder (embedded SQLite) by default. With
+//! `CADUCEUS_TEST_STORE=postgres`, [`Server::start`] (and `start_with`, `start_with_global`)
+//! create a fresh database `caduceus_t_<time>_<random>` on `CADUCEUS_TEST_DATABASE_URL`,
+//! start the server with `--database` on it, and drop it when the server is dropped; `.ci/test`
+//! runs the behavioural suites (`rest_*.rs`) that way a second time.
+//!
+//! Tests inherently about the embedded store always use SQLite: [`Server::start_sqlite`], and
+//! every server started on an explicit data folder (`start_in`, `start_in_with`). Those are
+//! crash_import.rs (imports into a folder), reindex.rs (reindexes a folder, reads its
+//! `caduceus.db`), and rest_http.rs's SIGTERM test (restarts on the same folder).
 //!
 //! The server logs JSON lines to stderr; the harness keeps them so tests can check what was
 //! logged (no patient data, request ids on every line).
@@ -39,14 +50,41 @@ pub struct Server {
     pub base: String,
     pub addr: String,
     logs: Arc<Mutex<Vec<String>>>,
+    /// The data folder (SQLite); for a server on PostgreSQL, an empty temporary folder.
     pub data_dir: PathBuf,
+    /// The database URL the server was started with (PostgreSQL), if any.
+    pub database_url: Option<String>,
     _tmp: Option<tempfile::TempDir>,
+    /// The database this server owns; dropped (after the process is killed) with it.
+    _database: Option<pg::TestDatabase>,
     agent: ureq::Agent,
 }
 
+/// Where a server keeps its data.
+enum StoreArg<'a> {
+    Folder(&'a Path),
+    Database(&'a str),
+}
+
+/// True when `CADUCEUS_TEST_STORE=postgres`: servers of [`Server::start`] use PostgreSQL.
+pub fn store_is_postgres() -> bool {
+    match std::env::var("CADUCEUS_TEST_STORE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Ok("") | Err(_) => false,
+        Ok(other) => panic!("CADUCEUS_TEST_STORE={other:?}: expected postgres or sqlite"),
+    }
+}
+
 impl Server {
-    /// Starts a server on a fresh data folder.
+    /// Starts a server on a fresh store: a data folder, or a fresh PostgreSQL database when
+    /// `CADUCEUS_TEST_STORE=postgres`.
     pub fn start() -> Server {
+        Server::start_fresh(&[], &[])
+    }
+
+    /// Starts a server on a fresh data folder (embedded SQLite), whatever
+    /// `CADUCEUS_TEST_STORE` says: for tests about the embedded store itself.
+    pub fn start_sqlite() -> Server {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("data");
         let mut s = Server::start_in(&dir, &[]);
@@ -54,9 +92,36 @@ impl Server {
         s
     }
 
-    /// Starts a server on `data_dir` with extra flags for `serve`.
+    /// Starts a server on `data_dir` (always embedded SQLite) with extra flags for `serve`.
     pub fn start_in(data_dir: &Path, extra: &[&str]) -> Server {
-        Server::spawn(&[], data_dir, extra)
+        Server::spawn(&[], StoreArg::Folder(data_dir), extra)
+    }
+
+    /// Starts a server on the PostgreSQL database at `url` with extra flags for `serve`.
+    /// The caller owns the database (several servers may share it: [`pg::TestDatabase`]).
+    pub fn start_with_database(url: &str, extra: &[&str]) -> Server {
+        Server::spawn(&[], StoreArg::Database(url), extra)
+    }
+
+    /// A fresh store as `CADUCEUS_TEST_STORE` says, with global and `serve` flags.
+    fn start_fresh(global: &[&str], extra: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("data");
+        let mut s = if store_is_postgres() {
+            let admin = pg::admin_url().expect(
+                "CADUCEUS_TEST_STORE=postgres needs CADUCEUS_TEST_DATABASE_URL (a database URL \
+                 of a role that may create databases)",
+            );
+            let db = pg::TestDatabase::create(&admin);
+            let mut s = Server::spawn(global, StoreArg::Database(&db.url), extra);
+            s.data_dir = dir;
+            s._database = Some(db);
+            s
+        } else {
+            Server::spawn(global, StoreArg::Folder(&dir), extra)
+        };
+        s._tmp = Some(tmp);
+        s
     }
 
     /// Every log line so far.
@@ -236,22 +301,15 @@ impl Reply {
 // They only speak HTTP, so the same suites can run against any store behind the server.
 
 impl Server {
-    /// Starts a server on a fresh data folder with extra flags for `serve`.
+    /// Starts a server on a fresh store (as [`Server::start`]) with extra flags for `serve`.
     pub fn start_with(extra: &[&str]) -> Server {
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let dir = tmp.path().join("data");
-        let mut s = Server::start_in(&dir, extra);
-        s._tmp = Some(tmp);
-        s
+        Server::start_fresh(&[], extra)
     }
 
-    /// Starts a server with global flags placed before `serve` (e.g. `--log-level debug`).
+    /// Starts a server on a fresh store (as [`Server::start`]) with global flags placed
+    /// before `serve` (e.g. `--log-level debug`).
     pub fn start_with_global(global: &[&str]) -> Server {
-        let tmp = tempfile::tempdir().expect("temp dir");
-        let dir = tmp.path().join("data");
-        let mut s = Server::spawn(global, &dir, &[]);
-        s._tmp = Some(tmp);
-        s
+        Server::start_fresh(global, &[])
     }
 
     /// Sends raw bytes with a given content type.
@@ -333,15 +391,32 @@ impl Server {
         }
     }
 
-    fn spawn(global: &[&str], data_dir: &Path, extra: &[&str]) -> Server {
+    fn spawn(global: &[&str], store: StoreArg<'_>, extra: &[&str]) -> Server {
         let mut args: Vec<&str> = vec!["--log-format", "json"];
         args.extend_from_slice(global);
-        args.extend_from_slice(&["serve", "--listen", "127.0.0.1:0", "--data-dir"]);
-        let mut child = Command::new(binary())
-            .args(args)
-            .arg(data_dir)
+        args.extend_from_slice(&["serve", "--listen", "127.0.0.1:0"]);
+        let (data_dir, database_url) = match store {
+            StoreArg::Folder(dir) => {
+                args.push("--data-dir");
+                (dir.to_owned(), None)
+            }
+            StoreArg::Database(url) => {
+                args.push("--database");
+                (PathBuf::new(), Some(url.to_owned()))
+            }
+        };
+        let mut command = Command::new(binary());
+        command.args(args);
+        match &database_url {
+            Some(url) => command.arg(url),
+            None => command.arg(&data_dir),
+        };
+        let mut child = command
             .args(extra)
             .env_remove("CADUCEUS_LOG")
+            // The store is the one this harness chose, never one from the environment.
+            .env_remove("CADUCEUS_DATABASE_URL")
+            .env_remove("CADUCEUS_DATA_DIR")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -381,15 +456,18 @@ impl Server {
             base: format!("http://{addr}/fhir"),
             addr,
             logs,
-            data_dir: data_dir.to_owned(),
+            data_dir,
+            database_url,
             _tmp: None,
+            _database: None,
             agent,
         }
     }
 
-    /// Starts a server on `data_dir` with global flags (before `serve`) and `serve` flags.
+    /// Starts a server on `data_dir` (always embedded SQLite) with global flags (before
+    /// `serve`) and `serve` flags.
     pub fn start_in_with(data_dir: &Path, global: &[&str], extra: &[&str]) -> Server {
-        Server::spawn(global, data_dir, extra)
+        Server::spawn(global, StoreArg::Folder(data_dir), extra)
     }
 
     /// Sends SIGTERM, waits for the exit, and returns the exit status and every log line
@@ -465,5 +543,226 @@ impl TestRng {
         self.0 ^= self.0 >> 7;
         self.0 ^= self.0 << 17;
         self.0
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// PostgreSQL for tests.
+
+/// PostgreSQL for tests: the admin URL from the environment, fresh databases that drop
+/// themselves, and skipping (or failing, under `CADUCEUS_TEST_REQUIRE_POSTGRES=1`) when no
+/// PostgreSQL is available.
+pub mod pg {
+    use std::path::PathBuf;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    /// Prefix of the databases this harness creates.
+    pub const PREFIX: &str = "caduceus_t_";
+    /// Databases of this harness older than this are dropped by the next run (left behind by
+    /// a run that was killed).
+    const STALE_AFTER: Duration = Duration::from_secs(3 * 3600);
+
+    /// `CADUCEUS_TEST_DATABASE_URL`: a database URL of a role that may create databases.
+    pub fn admin_url() -> Option<String> {
+        std::env::var("CADUCEUS_TEST_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.trim().is_empty())
+    }
+
+    /// `CADUCEUS_TEST_REQUIRE_POSTGRES=1` (CI): a test that needs PostgreSQL fails instead of
+    /// skipping when it is not there.
+    pub fn required() -> bool {
+        std::env::var("CADUCEUS_TEST_REQUIRE_POSTGRES").is_ok_and(|v| v == "1" || v == "true")
+    }
+
+    /// The admin URL, or None after saying that `test` is skipped; panics instead when
+    /// PostgreSQL is required.
+    pub fn admin_url_or_skip(test: &str) -> Option<String> {
+        let url = admin_url();
+        if url.is_none() {
+            assert!(
+                !required(),
+                "{test}: CADUCEUS_TEST_REQUIRE_POSTGRES=1 but CADUCEUS_TEST_DATABASE_URL is not set"
+            );
+            eprintln!("skipped {test}: PostgreSQL not available (set CADUCEUS_TEST_DATABASE_URL)");
+        }
+        url
+    }
+
+    /// The folder of the PostgreSQL server binaries (`initdb`, `pg_ctl`, `postgres`):
+    /// `CADUCEUS_TEST_PG_BINDIR`, else the newest `/usr/lib/postgresql/*/bin`.
+    pub fn bindir() -> Option<PathBuf> {
+        if let Ok(dir) = std::env::var("CADUCEUS_TEST_PG_BINDIR")
+            && !dir.is_empty()
+        {
+            let dir = PathBuf::from(dir);
+            return dir.join("initdb").is_file().then_some(dir);
+        }
+        let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let version = e.file_name().to_str()?.split('.').next()?.parse().ok()?;
+                let bin = e.path().join("bin");
+                bin.join("initdb").is_file().then_some((version, bin))
+            })
+            .collect();
+        found.sort();
+        found.pop().map(|(_, dir)| dir)
+    }
+
+    /// `url` with its database name replaced by `name` (query parameters kept).
+    pub fn url_with_database(url: &str, name: &str) -> String {
+        let (head, query) = match url.find('?') {
+            Some(q) => url.split_at(q),
+            None => (url, ""),
+        };
+        let after_scheme = head.find("://").map_or(0, |i| i + 3);
+        let authority_end = head[after_scheme..]
+            .rfind('@')
+            .map_or(after_scheme, |at| after_scheme + at + 1);
+        let host_part = match head[authority_end..].find('/') {
+            Some(slash) => &head[..authority_end + slash],
+            None => head,
+        };
+        format!("{host_part}/{name}{query}")
+    }
+
+    /// Runs each statement, in order, on a connection to `url` (outside any transaction,
+    /// so `CREATE DATABASE` works).
+    pub fn execute(url: &str, statements: &[&str]) -> Result<(), String> {
+        query_strings(url, statements, None).map(|_| ())
+    }
+
+    /// Runs `query` and returns its first column as text.
+    pub fn query_column(url: &str, query: &str) -> Result<Vec<String>, String> {
+        query_strings(url, &[], Some(query))
+    }
+
+    fn query_strings(
+        url: &str,
+        statements: &[&str],
+        query: Option<&str>,
+    ) -> Result<Vec<String>, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("tokio runtime: {e}"))?;
+        runtime.block_on(async {
+            let mut config: tokio_postgres::Config =
+                url.parse().map_err(|e| format!("database URL: {e}"))?;
+            config.connect_timeout(Duration::from_secs(10));
+            config.application_name("caduceus-tests");
+            let (client, connection) = tokio::time::timeout(
+                Duration::from_secs(15),
+                config.connect(tokio_postgres::NoTls),
+            )
+            .await
+            .map_err(|_| "connecting to PostgreSQL timed out".to_owned())?
+            .map_err(|e| format!("connecting to PostgreSQL: {e}"))?;
+            let connection = tokio::spawn(connection);
+            let mut column = Vec::new();
+            for sql in statements {
+                client
+                    .batch_execute(sql)
+                    .await
+                    .map_err(|e| format!("{sql}: {e}"))?;
+            }
+            if let Some(sql) = query {
+                for message in client
+                    .simple_query(sql)
+                    .await
+                    .map_err(|e| format!("{sql}: {e}"))?
+                {
+                    if let tokio_postgres::SimpleQueryMessage::Row(row) = message {
+                        column.push(row.get(0).unwrap_or_default().to_owned());
+                    }
+                }
+            }
+            drop(client);
+            let _ = connection.await;
+            Ok(column)
+        })
+    }
+
+    /// A fresh database, dropped (with `WITH (FORCE)`, best effort) when this is dropped.
+    pub struct TestDatabase {
+        pub name: String,
+        /// The URL of this database.
+        pub url: String,
+        admin_url: String,
+    }
+
+    impl TestDatabase {
+        /// Creates `caduceus_t_<unix time>_<random>` on the server of `admin_url`.
+        pub fn create(admin_url: &str) -> TestDatabase {
+            sweep_stale(admin_url);
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            let name = format!("{PREFIX}{}_{:016x}", now.as_secs(), random());
+            execute(admin_url, &[&format!("CREATE DATABASE {name}")])
+                .unwrap_or_else(|e| panic!("creating the test database {name}: {e}"));
+            TestDatabase {
+                url: url_with_database(admin_url, &name),
+                name,
+                admin_url: admin_url.to_owned(),
+            }
+        }
+    }
+
+    impl Drop for TestDatabase {
+        fn drop(&mut self) {
+            let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            if let Err(e) = execute(&self.admin_url, &[&drop]) {
+                eprintln!("could not drop the test database {}: {e}", self.name);
+            }
+        }
+    }
+
+    /// Drops this harness's databases left behind by runs that were killed (once a process).
+    fn sweep_stale(admin_url: &str) {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs();
+            let names = query_column(
+                admin_url,
+                &format!("SELECT datname FROM pg_database WHERE datname LIKE '{PREFIX}%'"),
+            )
+            .unwrap_or_default();
+            for name in names {
+                let created = name[PREFIX.len()..]
+                    .split('_')
+                    .next()
+                    .and_then(|t| t.parse::<u64>().ok());
+                if created.is_some_and(|t| t + STALE_AFTER.as_secs() < now) {
+                    let _ = execute(
+                        admin_url,
+                        &[&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")],
+                    );
+                }
+            }
+        });
+    }
+
+    /// 64 random-enough bits (no rand crate): the std hasher's random keys, the time, a
+    /// counter and the process id.
+    pub fn random() -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+        h.write_u32(std::process::id());
+        h.write_u128(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
+        h.finish()
     }
 }
