@@ -15,6 +15,15 @@
 //! bundles take the locks of all their conditional creates, in sorted key order (so two
 //! bundles cannot wait for each other), before resolving them, and release them after
 //! their write. Searches for the other conditional interactions take no lock.
+//!
+//! Within one process, callers of one key first queue on an in-process lock
+//! ([`LocalLocks`]) and only then ask the store: the PostgreSQL store holds a pooled
+//! connection for each lock it grants *or waits for*, so 20 clients racing on one key would
+//! otherwise park 20 connections on one advisory lock while its holder waits for a free
+//! connection to run its search.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Weak};
 
 use caduceus_model::{Issue, IssueCode, OperationOutcome};
 use caduceus_search::SearchQuery;
@@ -60,6 +69,47 @@ fn precondition_failed(what: &str) -> FhirError {
     }
 }
 
+/// In-process locks by key, taken before the store's lock of the same key (see the module
+/// documentation). One lock per distinct key, forgotten once nobody holds or awaits it.
+#[derive(Default)]
+pub(crate) struct LocalLocks {
+    table: std::sync::Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+}
+
+/// Dead entries are swept when the table grows past this.
+const SWEEP_AT: usize = 1024;
+
+impl LocalLocks {
+    async fn lock(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = {
+            // Touched briefly, never across an await; a poisoned table is still valid.
+            let mut table = self
+                .table
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if table.len() >= SWEEP_AT {
+                table.retain(|_, w| w.strong_count() > 0);
+            }
+            match table.get(key).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    let lock = Arc::new(tokio::sync::Mutex::new(()));
+                    table.insert(key.to_owned(), Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
+        lock.lock_owned().await
+    }
+}
+
+/// A key's in-process lock and its store lock, held together; dropped together.
+pub(crate) struct HeldLock {
+    // Field order is drop order: the store lock goes first, then the local queue moves on.
+    _store: StoreLock,
+    _local: tokio::sync::OwnedMutexGuard<()>,
+}
+
 /// The name of the store lock a conditional create of `resource_type` takes around its
 /// search and its write. The query is the canonical one, so `identifier=a|1&_count=5` and
 /// `_count=7&identifier=a%7C1` are the same key. Keys hold searched values: they go to the
@@ -85,18 +135,25 @@ impl Engine {
         self.run_conditional_search(search, base).await
     }
 
-    /// Takes the store locks named by `keys`, in sorted order and each once: every caller
-    /// that holds several takes them in this one order, so none waits for another in a
-    /// cycle. Dropping the returned guards releases them.
-    pub(crate) async fn lock_all(
-        &self,
-        mut keys: Vec<String>,
-    ) -> Result<Vec<StoreLock>, FhirError> {
+    /// Takes the lock of `key`: this process's queue for it, then the store's.
+    pub(crate) async fn lock_key(&self, key: &str) -> Result<HeldLock, FhirError> {
+        let local = self.local_locks.lock(key).await;
+        let store = self.store.lock(key).await?;
+        Ok(HeldLock {
+            _store: store,
+            _local: local,
+        })
+    }
+
+    /// Takes the locks named by `keys`, in sorted order and each once: every caller that
+    /// holds several takes them in this one order, so none waits for another in a cycle.
+    /// Dropping the returned guards releases them.
+    pub(crate) async fn lock_all(&self, mut keys: Vec<String>) -> Result<Vec<HeldLock>, FhirError> {
         keys.sort();
         keys.dedup();
         let mut held = Vec::with_capacity(keys.len());
         for key in &keys {
-            held.push(self.store.lock(key).await?);
+            held.push(self.lock_key(key).await?);
         }
         Ok(held)
     }
@@ -167,8 +224,7 @@ impl Engine {
     ) -> Result<ConditionalCreate, FhirError> {
         let search = self.conditional_search(resource_type, if_none_exist, base, 2)?;
         let _lock = self
-            .store
-            .lock(&create_lock_key(resource_type, &search))
+            .lock_key(&create_lock_key(resource_type, &search))
             .await?;
         match self.run_conditional_search(search, base).await? {
             Matches::None => Ok(ConditionalCreate::Created(

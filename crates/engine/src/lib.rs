@@ -70,6 +70,8 @@ pub struct Engine {
     config: EngineConfig,
     /// When this engine started, as a FHIR dateTime (the CapabilityStatement's date).
     started_at: String,
+    /// In-process queues in front of the store's named locks (conditional create).
+    local_locks: Arc<conditional::LocalLocks>,
 }
 
 impl Engine {
@@ -80,6 +82,7 @@ impl Engine {
             store,
             config,
             started_at,
+            local_locks: Arc::default(),
         }
     }
 

@@ -15,11 +15,11 @@ use std::collections::HashMap;
 
 use base64::Engine as _;
 use caduceus_model::{IssueCode, OperationOutcome};
-use caduceus_store::{StoreError, StoreLock, StoredVersion, WriteOp, WriteOutcome};
+use caduceus_store::{StoreError, StoredVersion, WriteOp, WriteOutcome};
 use serde_json::Value;
 
 use crate::bundle_writer::{BundleWriter, Entry};
-use crate::conditional::{Matches, create_lock_key};
+use crate::conditional::{HeldLock, Matches, create_lock_key};
 use crate::error::status_line;
 use crate::interactions::{check_type, new_id};
 use crate::references::{is_placeholder, rewrite};
@@ -349,7 +349,7 @@ impl Engine {
         requests: &[Request],
         first_entry: usize,
         base: &str,
-    ) -> Result<Vec<StoreLock>, FhirError> {
+    ) -> Result<Vec<HeldLock>, FhirError> {
         let mut keys = Vec::new();
         for (i, r) in requests.iter().enumerate() {
             let Some(query) = r.condition.as_deref().filter(|_| r.verb == Verb::Post) else {
