@@ -9,7 +9,8 @@
 //! - **No content, no secrets.** PostgreSQL's messages can quote values (`invalid input
 //!   syntax for type integer: "…"`, a unique violation's `DETAIL` names the key), so a
 //!   database error is reported by its SQLSTATE and the schema objects it names (table,
-//!   column, constraint), never by its message or detail. A connection URL is shown only as
+//!   column, constraint), never by its message or detail; except for class 42 (syntax
+//!   errors, undefined or duplicate objects), whose messages name schema objects only. A connection URL is shown only as
 //!   `user@host:port/dbname` ([`describe_target`]), never with its password.
 
 use caduceus_store::StoreError;
@@ -90,6 +91,11 @@ pub fn map_pg(e: &tokio_postgres::Error) -> StoreError {
             if let Some(name) = name {
                 text.push_str(&format!(" {what} {name}"));
             }
+        }
+        // Class 42 (syntax error or access rule violation: a missing table, a name taken)
+        // is about the schema and the SQL, which name objects, never data values.
+        if db.code().code().starts_with("42") {
+            text.push_str(&format!(": {}", db.message()));
         }
         return if is_transient(db.code()) {
             StoreError::Unavailable(text)

@@ -285,7 +285,9 @@ async fn attempt(
                     is_new: true,
                     created: true,
                 });
-                batch.add_resource(resource_type, id, rows, contained);
+                batch
+                    .add_resource(resource_type, id, rows, contained)
+                    .map_err(Abort::Fail)?;
                 Planned::Written(writes.len() - 1)
             }
             WriteOp::Update {
@@ -318,7 +320,9 @@ async fn attempt(
                     unindex.0.push(resource_type);
                     unindex.1.push(id);
                 }
-                batch.add_resource(resource_type, id, rows, contained);
+                batch
+                    .add_resource(resource_type, id, rows, contained)
+                    .map_err(Abort::Fail)?;
                 Planned::Written(writes.len() - 1)
             }
             WriteOp::Delete {
@@ -356,7 +360,9 @@ async fn attempt(
                 Some(c) if !c.deleted && c.version == *version => {
                     unindex.0.push(resource_type);
                     unindex.1.push(id);
-                    batch.add_resource(resource_type, id, rows, contained);
+                    batch
+                        .add_resource(resource_type, id, rows, contained)
+                        .map_err(Abort::Fail)?;
                     Planned::Done(WriteOutcome::Reindexed { replaced: true })
                 }
                 _ => Planned::Done(WriteOutcome::Reindexed { replaced: false }),
@@ -367,12 +373,12 @@ async fn attempt(
 
     let seqs = write_versions(tx, tenant, instant, &writes).await?;
     if !unindex.0.is_empty() {
-        let stmt = tx.prepare_cached(index_rows::DELETE).await?;
+        let stmt = tx.prepare_cached(&index_rows::DELETE).await?;
         tx.execute(&stmt, &[&tenant, &unindex.0, &unindex.1])
             .await?;
     }
     if !batch.is_empty() {
-        let stmt = tx.prepare_cached(index_rows::INSERT).await?;
+        let stmt = tx.prepare_cached(&index_rows::INSERT).await?;
         tx.execute(&stmt, &batch.params(&tenant)).await?;
     }
 
