@@ -48,7 +48,7 @@ pub fn page_contained_sql(
         .push(
             ", k.type, k.id FROM contained k JOIN resources o ON o.tenant = k.tenant \
          AND o.type = k.container_type AND o.id = k.container_id \
-         JOIN versions v ON v.seq = o.seq WHERE ",
+         JOIN versions v ON v.tenant = o.tenant AND v.seq = o.seq WHERE ",
         )
         .append(filter);
     keyset(&mut f, "k", after)?;
@@ -101,7 +101,7 @@ pub fn page_containers_sql(
         .push(") m JOIN resources r ON r.tenant = ")
         .bind(tenant)
         .push(
-            " AND r.type = m.t AND r.id = m.i JOIN versions v ON v.seq = r.seq ORDER BY m.t, m.i",
+            " AND r.type = m.t AND r.id = m.i JOIN versions v ON v.tenant = r.tenant AND v.seq = r.seq ORDER BY m.t, m.i",
         );
     Ok(f)
 }

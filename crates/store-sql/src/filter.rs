@@ -454,7 +454,7 @@ fn live(
                 if with_version {
                     f.push(
                         " JOIN resources cn ON cn.tenant = n.tenant AND cn.type = n.container_type \
-                         AND cn.id = n.container_id JOIN versions lv ON lv.seq = cn.seq",
+                         AND cn.id = n.container_id JOIN versions lv ON lv.tenant = cn.tenant AND lv.seq = cn.seq",
                     );
                 }
                 "substr(n.id, instr(n.id, '#') + 1)"
@@ -462,7 +462,7 @@ fn live(
             _ => {
                 f.push(" FROM resources n");
                 if with_version {
-                    f.push(" JOIN versions lv ON lv.seq = n.seq");
+                    f.push(" JOIN versions lv ON lv.tenant = n.tenant AND lv.seq = n.seq");
                 }
                 "n.id"
             }

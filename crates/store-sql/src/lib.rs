@@ -47,7 +47,7 @@ mod composite;
 mod contained;
 mod cursor;
 mod filter;
-mod frag;
+pub mod frag;
 mod include;
 pub mod postgres;
 mod sort;
@@ -269,7 +269,7 @@ pub fn page_by_id(
     let mut f = Frag::new();
     f.push("SELECT ")
         .push(VERSION_COLUMNS)
-        .push(" FROM resources r JOIN versions v ON v.seq = r.seq WHERE ")
+        .push(" FROM resources r JOIN versions v ON v.tenant = r.tenant AND v.seq = r.seq WHERE ")
         .append(filter);
     if let Some(after) = after {
         let (Some(t), Some(i)) = (after.first(), after.get(1)) else {
@@ -295,7 +295,7 @@ fn page_sorted(
     limit: usize,
 ) -> Result<(Frag, usize), StoreError> {
     let mut f = Frag::new();
-    f.push("WITH m AS MATERIALIZED (SELECT r.seq AS s, r.type AS t, r.id AS i");
+    f.push("WITH m AS MATERIALIZED (SELECT r.tenant AS n, r.seq AS s, r.type AS t, r.id AS i");
     let mut cols: Vec<Col> = Vec::new();
     let mut flags = String::new();
     for (n, key) in q.sort.iter().enumerate() {
@@ -326,14 +326,14 @@ fn page_sorted(
     f.push(" FROM resources r WHERE ")
         .append(filter)
         .push("), ");
-    f.push("k AS (SELECT s, t, i")
+    f.push("k AS (SELECT n, s, t, i")
         .push(&flags)
         .push(" FROM m) SELECT ");
     f.push(VERSION_COLUMNS);
     for c in &cols {
         f.push(", ").push(&c.name);
     }
-    f.push(" FROM k JOIN versions v ON v.seq = k.s");
+    f.push(" FROM k JOIN versions v ON v.tenant = k.n AND v.seq = k.s");
     if let Some(after) = after {
         f.push(" WHERE ").append(sort::after(&cols, after));
     }

@@ -27,7 +27,7 @@ pub fn value_expr(key: &SortKey) -> Result<(Frag, &'static str), StoreError> {
             return Ok((f, "''"));
         }
         "_lastUpdated" => {
-            f.push("(SELECT lv.last_updated FROM versions lv WHERE lv.seq = r.seq)");
+            f.push("(SELECT lv.last_updated FROM versions lv WHERE lv.tenant = r.tenant AND lv.seq = r.seq)");
             return Ok((f, "0"));
         }
         _ => {}
