@@ -140,17 +140,12 @@ pub async fn open_store(
                 pg.pool_size = n.max(1);
             }
             pg.migrate = options.migrate;
+            // The store logs its own "opened" line (target, schema version, pool size).
             let store = PostgresStore::open(url.expose(), &pg)
                 .await
                 .with_context(|| {
                     format!("cannot open the PostgreSQL store at {}", url.redacted())
                 })?;
-            tracing::info!(
-                database = %url.redacted(),
-                pool_size = pg.pool_size,
-                migrate = pg.migrate,
-                "opened PostgreSQL store"
-            );
             Ok(Arc::new(store))
         }
     }
