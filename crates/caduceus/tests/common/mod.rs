@@ -24,9 +24,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The path of the binary under test.
-pub fn binary() -> &'static str {
-    env!("CARGO_BIN_EXE_caduceus")
+/// The path of the binary under test: the one cargo built with these tests, or
+/// `CADUCEUS_TEST_BIN` (e.g. a copy that a concurrent build cannot replace mid-run).
+pub fn binary() -> String {
+    std::env::var("CADUCEUS_TEST_BIN")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_caduceus").to_owned())
 }
 
 /// `../shared` as seen from the repository root, if this checkout has it.
@@ -734,10 +738,12 @@ pub mod pg {
             )
             .unwrap_or_default();
             for name in names {
+                // Only names of this layout (`<10-digit time>_<suffix>`): other helpers
+                // share the prefix with names of their own.
                 let created = name[PREFIX.len()..]
-                    .split('_')
-                    .next()
-                    .and_then(|t| t.parse::<u64>().ok());
+                    .split_once('_')
+                    .filter(|(t, _)| t.len() == 10 && t.bytes().all(|b| b.is_ascii_digit()))
+                    .and_then(|(t, _)| t.parse::<u64>().ok());
                 if created.is_some_and(|t| t + STALE_AFTER.as_secs() < now) {
                     let _ = execute(
                         admin_url,
