@@ -1,11 +1,42 @@
 # Shared by the bench scripts (sourced, not run).
 
+# The store under test: the embedded one in a data folder (default), or PostgreSQL when
+# PG_ADMIN_URL is set (e.g. postgres://postgres:pw@127.0.0.1:5432/postgres): each run then
+# gets a fresh database on that server, made by fresh_store and named in $pg_url.
+pg_url=
+STORE_LABEL=sqlite
+[[ -n ${PG_ADMIN_URL:-} ]] && STORE_LABEL=postgres
+
+# fresh_store DATA_DIR: empties the store (removes the folder, or creates a new database).
+fresh_store() {
+    if [[ -n ${PG_ADMIN_URL:-} ]]; then
+        local db
+        db="caduceus_bench_$(date +%s%N)"
+        psql -q "$PG_ADMIN_URL" -c "CREATE DATABASE $db" >/dev/null
+        pg_url="${PG_ADMIN_URL%/*}/$db"
+    else
+        rm -rf "$1"
+    fi
+}
+
+# store_flags DATA_DIR: the flags that select the store under test.
+store_flags() {
+    if [[ -n ${PG_ADMIN_URL:-} ]]; then
+        [[ -n $pg_url ]] || fresh_store "$1"
+        echo "--database $pg_url"
+    else
+        echo "--data-dir $1"
+    fi
+}
+
 # serve_and_wait BIN DATA_DIR LOG: starts `caduceus serve` on a free loopback port over
-# DATA_DIR, sets server_pid and addr once the "listening" log line names the address
-# (up to 60 s: a large store may migrate first), and exits the script if it never does.
+# the store (see store_flags), sets server_pid and addr once the "listening" log line names
+# the address (up to 60 s: a large store may migrate first), and exits the script if it
+# never does.
 serve_and_wait() {
     local bin=$1 data=$2 log=$3
-    "$bin" --log-format json serve --listen 127.0.0.1:0 --data-dir "$data" 2>"$log" &
+    # shellcheck disable=SC2046 # the flags are words
+    "$bin" --log-format json serve --listen 127.0.0.1:0 $(store_flags "$data") 2>"$log" &
     server_pid=$!
     addr=
     for _ in $(seq 1 600); do

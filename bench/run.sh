@@ -6,6 +6,7 @@
 #   bench/run.sh                 # everything, with ../shared/fhir/synthea
 #   DURATION=30s bench/run.sh    # longer wrk runs
 #   IMPORT_RUNS=1 bench/run.sh   # one import run instead of three (median is reported)
+#   PG_ADMIN_URL=postgres://postgres:pw@127.0.0.1:5432/postgres bench/run.sh   # on PostgreSQL
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/common.sh
@@ -35,12 +36,14 @@ cleanup() {
 trap cleanup EXIT
 
 # --- (a) import ----------------------------------------------------------------------------
-import_cmd="$BIN import $SYNTHEA --data-dir DIR --quiet"
+import_cmd="$BIN import $SYNTHEA STORE --quiet"
 rates=()
 for run in $(seq 1 "$IMPORT_RUNS"); do
-    rm -rf "$work/data"
-    echo "== import run $run: ${import_cmd/DIR/$work/data}"
-    line=$("$BIN" import "$SYNTHEA" --data-dir "$work/data" --quiet 2>"$work/import.log" | grep '^imported ')
+    fresh_store "$work/data"
+    flags=$(store_flags "$work/data")
+    echo "== import run $run: ${import_cmd/STORE/$flags}"
+    # shellcheck disable=SC2086 # the flags are words
+    line=$("$BIN" import "$SYNTHEA" $flags --quiet 2>"$work/import.log" | grep '^imported ')
     echo "$line"
     # "imported N resources from F files in S s (R resources/s); K failures"
     rate=$(sed -E 's/.*\(([0-9.]+) resources\/s\).*/\1/' <<<"$line")
@@ -124,7 +127,7 @@ read -r r_rps r_p50 r_p99 r_bad < <(wrk_figures "$work/rotate.txt")
 # --- table -----------------------------------------------------------------------------------
 verdict() { python3 -c "import sys; print('meets' if $1 else 'BELOW')"; }
 echo
-echo "Caduceus bench ($(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), load average before the reads: $load)"
+echo "Caduceus bench (store: $STORE_LABEL, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), load average before the reads: $load)"
 printf '%-34s %12s %12s %-6s %s\n' "figure" "measured" "target" "" "command"
 printf '%-34s %12s %12s %-6s %s\n' "import (median of $IMPORT_RUNS) resources/s" "$import_rate" ">= 5000" "$(verdict "$import_rate >= 5000")" "$import_cmd  [runs: $import_all]"
 printf '%-34s %12s %12s %-6s %s\n' "read, one id: reads/s" "$s_rps" ">= 35000" "$(verdict "$s_rps >= 35000")" "$wrk_single"

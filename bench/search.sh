@@ -10,6 +10,8 @@
 #   DATA=/tmp/keep bench/search.sh       # keep (or reuse, if already loaded) the data folder
 #   DURATION=30s CONNECTIONS=16 bench/search.sh
 #   BIN=/path/to/caduceus bench/search.sh   # a binary built elsewhere (no build step)
+#   PG_ADMIN_URL=postgres://postgres:pw@127.0.0.1:5432/postgres bench/search.sh   # on PostgreSQL
+#                                        (a fresh database per run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/common.sh
@@ -48,22 +50,24 @@ print(sum(len(json.load(open(f)).get("entry", [])) for f in glob.glob(sys.argv[1
 PY
 )
 passes=$(( (SCALE + per_pass - 1) / per_pass ))
-if [[ -f $data/.bench-loaded ]] && [[ $(cat "$data/.bench-loaded") == "$passes" ]]; then
+if [[ -z ${PG_ADMIN_URL:-} ]] && [[ -f $data/.bench-loaded ]] && [[ $(cat "$data/.bench-loaded") == "$passes" ]]; then
     echo "== reusing $data ($passes passes of $per_pass resources)"
     load_line="(reused)"
 else
-    rm -rf "$data"
-    echo "== loading $passes passes of $per_pass resources: $BIN import $SYNTHEA --data-dir $data --quiet"
+    fresh_store "$data"
+    flags=$(store_flags "$data")
+    echo "== loading $passes passes of $per_pass resources: $BIN import $SYNTHEA $flags --quiet"
     start=$(date +%s.%N)
     for pass in $(seq 1 "$passes"); do
-        line=$("$BIN" import "$SYNTHEA" --data-dir "$data" --quiet 2>>"$work/import.log" | grep '^imported ')
+        # shellcheck disable=SC2086 # the flags are words
+        line=$("$BIN" import "$SYNTHEA" $flags --quiet 2>>"$work/import.log" | grep '^imported ')
         failures=$(sed -E 's/.*; ([0-9]+) failures.*/\1/' <<<"$line")
         [[ $failures == 0 ]] || { echo "import pass $pass had $failures failures" >&2; exit 1; }
         (( pass % 5 == 0 || pass == passes )) && echo "   pass $pass/$passes: $line"
     done
     secs=$(python3 -c "print(f'{$(date +%s.%N) - $start:.0f}')")
     load_line="$((passes * per_pass)) resources in ${secs} s"
-    echo "$passes" >"$data/.bench-loaded"
+    [[ -n ${PG_ADMIN_URL:-} ]] || echo "$passes" >"$data/.bench-loaded"
 fi
 
 # --- (b) serve -------------------------------------------------------------------------------
@@ -141,7 +145,7 @@ for name in name name_prefix birthdate_gender patient_code_sort chain has revinc
 done
 
 echo
-echo "Caduceus search bench ($(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
+echo "Caduceus search bench (store: $STORE_LABEL, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
 echo "store: $(python3 -c "print(f'{$(du -sb "$data" | cut -f1) / 2**20:.0f}')") MiB on disk; load: $load_line; load average before the runs: $load"
 echo "each row: $(printf 'wrk -t%s -c%s -d%s --latency -s bench/rotate.lua' "$THREADS" "$CONNECTIONS" "$DURATION") over the listed queries (real ids/names from the data)"
 printf '%-78s %8s %8s %8s %8s %6s\n' "search (first of the rotated list)" "req/s" "p50 ms" "p99 ms" "total/pg" "list"
