@@ -24,7 +24,7 @@ use common::{Server, pg};
 use serde_json::{Value, json};
 
 /// Longest a request may take while PostgreSQL is down: failing, not hanging.
-const MAX_REQUEST: Duration = Duration::from_secs(10);
+const MAX_REQUEST: Duration = Duration::from_secs(5);
 
 /// A PostgreSQL cluster of this test's own, stopped (immediately) when dropped.
 struct Cluster {
@@ -196,6 +196,8 @@ fn checked(output: Output) -> Result<Output, String> {
 const UP: u8 = 0;
 const DOWN: u8 = 1;
 const BACK: u8 = 2;
+/// A second after the first write succeeded again: from here every write must succeed.
+const RECOVERED: u8 = 3;
 
 #[derive(Debug)]
 struct Outcome {
@@ -285,6 +287,10 @@ fn assert_unavailable(what: &str, reply: &common::Reply) {
         v["resourceType"], "OperationOutcome",
         "{what}: a 503 carries an OperationOutcome: {v}"
     );
+    assert!(
+        reply.header("retry-after").is_some(),
+        "{what}: a 503 says when to retry (Retry-After)"
+    );
 }
 
 /// Polls `/health/ready` until it answers `status` or `within` passes; returns the last.
@@ -358,8 +364,10 @@ fn server_fails_fast_while_postgres_is_down_and_recovers_by_itself() {
     }
 
     // --- back ---------------------------------------------------------------------------
-    cluster.start();
+    // BACK from before the start: PostgreSQL accepts connections a little before
+    // `pg_ctl start -w` returns, and a create then is rightly acknowledged.
     phase.store(BACK, Ordering::SeqCst);
+    cluster.start();
     let back_at = Instant::now();
     let ready = ready_status(&server, 200, Duration::from_secs(30));
     assert_eq!(
@@ -384,6 +392,8 @@ fn server_fails_fast_while_postgres_is_down_and_recovers_by_itself() {
         thread::sleep(Duration::from_millis(200));
     }
     let recovered_at = Instant::now();
+    thread::sleep(Duration::from_secs(1));
+    phase.store(RECOVERED, Ordering::SeqCst);
     thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::SeqCst);
     let outcomes: Vec<Outcome> = load
@@ -415,6 +425,8 @@ fn server_fails_fast_while_postgres_is_down_and_recovers_by_itself() {
             Some("a request that took too long")
         } else if o.sent_in == DOWN && o.answered_in == DOWN && o.status == 201 {
             Some("a create acknowledged while PostgreSQL was down")
+        } else if o.sent_in == RECOVERED && o.status != 201 {
+            Some("a failed create well after the server had recovered")
         } else {
             None
         };
@@ -443,8 +455,16 @@ fn server_fails_fast_while_postgres_is_down_and_recovers_by_itself() {
         .iter()
         .filter(|o| o.sent_in == DOWN && o.status == 503)
         .count();
+    let created_recovered = outcomes
+        .iter()
+        .filter(|o| o.sent_in == RECOVERED && o.status == 201)
+        .count();
     assert!(created_up > 0, "the load created nothing before the outage");
     assert!(refused_down > 0, "the load saw no 503 during the outage");
+    assert!(
+        created_recovered > 0,
+        "the load created nothing after the recovery"
+    );
 
     // --- nothing acknowledged is lost -------------------------------------------------------
     let mut ids: Vec<&str> = outcomes.iter().filter_map(|o| o.id.as_deref()).collect();
