@@ -26,10 +26,20 @@ use caduceus_store::{Store, StoredVersion};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::CopyArgs;
-use crate::store::{OpenOptions, open_store};
+use crate::store::{Location, OpenOptions, open_store};
 
 pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.from != args.to, "--from and --to name the same store");
+    // Opening an embedded store creates it: a mistyped source folder would be an empty
+    // store, "copied" without complaint.
+    if let Location::Folder(dir) = &args.from {
+        anyhow::ensure!(
+            dir.join(caduceus_store_sqlite::DB_FILE).is_file(),
+            "the source {} holds no store ({} not found)",
+            args.from,
+            caduceus_store_sqlite::DB_FILE
+        );
+    }
     let batch = args.batch_size.max(1);
     // The source is only read: never migrated by a copy.
     let source = open_store(

@@ -224,6 +224,14 @@ fn copy_between_embedded_stores_keeps_every_version_and_the_searches() {
     );
     drop(copy);
 
+    let missing = tmp.path().join("missing");
+    let refused = caduceus(&["copy", "--from", path_str(&missing), "--to", path_str(&b)]);
+    assert!(
+        !refused.status.success(),
+        "a source folder without a store is refused"
+    );
+    assert!(!missing.exists(), "and not created");
+
     let again = caduceus(&[
         "copy",
         "--from",
