@@ -33,8 +33,8 @@
 //!
 //! Module map: `schema` (migrations), `rows` (point queries, row decoding), `history`,
 //! `writer` (transactions, retries), `index_rows` (bulk index rows), `maintenance` (walks,
-//! copy-in, `store_meta`), `locks` (advisory locks), `error`, `search`, `testing` (feature
-//! `testing`: a database per test).
+//! copy-in, `store_meta`), `locks` (advisory locks), `stats` (planner statistics while the
+//! store grows), `error`, `search`, `testing` (feature `testing`: a database per test).
 #![deny(missing_docs)]
 
 mod error;
@@ -45,6 +45,7 @@ mod maintenance;
 mod rows;
 mod schema;
 mod search;
+mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod writer;
@@ -99,6 +100,8 @@ pub struct PostgresStore {
 struct Inner {
     pool: deadpool_postgres::Pool,
     tenant: i64,
+    /// Written operations, for refreshing planner statistics (`stats`).
+    stats: stats::Stats,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -159,6 +162,7 @@ impl PostgresStore {
             inner: Arc::new(Inner {
                 pool,
                 tenant: DEFAULT_TENANT,
+                stats: stats::Stats::default(),
             }),
         })
     }
@@ -253,7 +257,9 @@ impl Store for PostgresStore {
     }
 
     async fn write(&self, ops: Vec<WriteOp>) -> Result<Vec<WriteOutcome>, StoreError> {
-        writer::write(self, &ops).await
+        let outcomes = writer::write(self, &ops).await?;
+        self.inner.stats.note(&self.inner.pool, ops.len());
+        Ok(outcomes)
     }
 
     async fn history(&self, query: &HistoryQuery) -> Result<Vec<StoredVersion>, StoreError> {
@@ -316,7 +322,10 @@ impl Store for PostgresStore {
 
     async fn copy_in(&self, versions: Vec<StoredVersion>) -> Result<(), StoreError> {
         let mut client = self.client().await?;
-        maintenance::copy_in(&mut client, self.tenant(), &versions).await
+        maintenance::copy_in(&mut client, self.tenant(), &versions).await?;
+        drop(client);
+        self.inner.stats.note(&self.inner.pool, versions.len());
+        Ok(())
     }
 
     async fn count_versions(&self) -> Result<u64, StoreError> {

@@ -53,6 +53,51 @@ use crate::index_rows::{self, IndexBatch};
 /// Attempts of one write before it fails as `Unavailable`.
 pub(crate) const MAX_ATTEMPTS: u32 = 8;
 
+/// Step 1's statement: locks and reads the current rows of `$2` types / `$3` ids (tenant
+/// `$1`), in key order. The subquery reads the current version's time; in the rare case
+/// that the row changed while this statement waited for its lock, the new version is not in
+/// the statement's snapshot and the subquery is NULL: [`lock_current`] reads it again.
+pub(crate) const LOCK: &str = "SELECT r.type, r.id, r.version, r.deleted, r.seq, \
+                (SELECT v.last_updated FROM versions v \
+                  WHERE v.tenant = r.tenant AND v.seq = r.seq) \
+         FROM resources r \
+         WHERE r.tenant = $1 \
+           AND (r.type, r.id) IN (SELECT * FROM unnest($2::text[], $3::text[])) \
+         ORDER BY r.type, r.id \
+         FOR UPDATE OF r";
+
+/// Step 3's statement (see the module doc): `$1` tenant, `$2`.. `$8` the versions' order,
+/// type, id, version, method, body and whether the resource is new, `$9` the instant.
+/// Returns each version's order and seq, and the counts of moved and written rows.
+pub(crate) const WRITE: &str = "WITH o AS MATERIALIZED ( \
+             SELECT u.*, nextval('versions_seq') AS seq \
+             FROM unnest($2::int4[], $3::text[], $4::text[], $5::int8[], $6::int2[], \
+                         $7::bytea[], $8::bool[]) \
+                  AS u(ord, type, id, version, method, body, is_new) \
+             ORDER BY u.ord), \
+         claimed AS ( \
+             INSERT INTO resources (tenant, type, id, version, seq, deleted) \
+             SELECT $1, o.type, o.id, o.version, o.seq, \
+                    CASE WHEN o.body IS NULL THEN 1 ELSE 0 END \
+             FROM o WHERE o.is_new \
+             ON CONFLICT DO NOTHING \
+             RETURNING type, id), \
+         moved AS ( \
+             UPDATE resources r SET version = o.version, seq = o.seq, \
+                    deleted = CASE WHEN o.body IS NULL THEN 1 ELSE 0 END \
+             FROM o WHERE NOT o.is_new AND r.tenant = $1 \
+               AND r.type = o.type AND r.id = o.id \
+             RETURNING r.type), \
+         written AS ( \
+             INSERT INTO versions (seq, tenant, type, id, version, last_updated, method, \
+                                   body, body_codec) \
+             SELECT o.seq, $1, o.type, o.id, o.version, $9, o.method, o.body, 0 \
+             FROM o WHERE NOT o.is_new \
+                OR EXISTS (SELECT 1 FROM claimed c WHERE c.type = o.type AND c.id = o.id) \
+             RETURNING seq) \
+         SELECT o.ord, o.seq, (SELECT count(*) FROM moved), (SELECT count(*) FROM written) \
+         FROM o ORDER BY o.ord";
+
 /// Why an attempt did not commit.
 enum Abort {
     /// Refused for a reason that retrying cannot change (conflict, exists, bad data).
@@ -148,21 +193,7 @@ async fn lock_current<'a>(
 ) -> Result<HashMap<(&'a str, &'a str), Current>, Abort> {
     let types: Vec<&str> = ops.iter().map(WriteOp::resource_type).collect();
     let ids: Vec<&str> = ops.iter().map(WriteOp::id).collect();
-    // The subquery reads the current version's time; in the rare case that the row changed
-    // while this statement waited for its lock, the new version is not in the statement's
-    // snapshot and the subquery is NULL: read it again below.
-    let stmt = tx
-        .prepare_cached(
-            "SELECT r.type, r.id, r.version, r.deleted, r.seq, \
-                    (SELECT v.last_updated FROM versions v \
-                      WHERE v.tenant = r.tenant AND v.seq = r.seq) \
-             FROM resources r \
-             WHERE r.tenant = $1 \
-               AND (r.type, r.id) IN (SELECT * FROM unnest($2::text[], $3::text[])) \
-             ORDER BY r.type, r.id \
-             FOR UPDATE OF r",
-        )
-        .await?;
+    let stmt = tx.prepare_cached(LOCK).await?;
     let rows = tx.query(&stmt, &[&tenant, &types, &ids]).await?;
     let mut out = HashMap::with_capacity(rows.len());
     let mut missing_time: Vec<i64> = Vec::new();
@@ -445,38 +476,7 @@ async fn write_versions(
         .collect();
     let bodies: Vec<Option<&[u8]>> = writes.iter().map(|w| w.body.as_deref()).collect();
     let is_new: Vec<bool> = writes.iter().map(|w| w.is_new).collect();
-    let stmt = tx
-        .prepare_cached(
-            "WITH o AS MATERIALIZED ( \
-                 SELECT u.*, nextval('versions_seq') AS seq \
-                 FROM unnest($2::int4[], $3::text[], $4::text[], $5::int8[], $6::int2[], \
-                             $7::bytea[], $8::bool[]) \
-                      AS u(ord, type, id, version, method, body, is_new) \
-                 ORDER BY u.ord), \
-             claimed AS ( \
-                 INSERT INTO resources (tenant, type, id, version, seq, deleted) \
-                 SELECT $1, o.type, o.id, o.version, o.seq, \
-                        CASE WHEN o.body IS NULL THEN 1 ELSE 0 END \
-                 FROM o WHERE o.is_new \
-                 ON CONFLICT DO NOTHING \
-                 RETURNING type, id), \
-             moved AS ( \
-                 UPDATE resources r SET version = o.version, seq = o.seq, \
-                        deleted = CASE WHEN o.body IS NULL THEN 1 ELSE 0 END \
-                 FROM o WHERE NOT o.is_new AND r.tenant = $1 \
-                   AND r.type = o.type AND r.id = o.id \
-                 RETURNING r.type), \
-             written AS ( \
-                 INSERT INTO versions (seq, tenant, type, id, version, last_updated, method, \
-                                       body, body_codec) \
-                 SELECT o.seq, $1, o.type, o.id, o.version, $9, o.method, o.body, 0 \
-                 FROM o WHERE NOT o.is_new \
-                    OR EXISTS (SELECT 1 FROM claimed c WHERE c.type = o.type AND c.id = o.id) \
-                 RETURNING seq) \
-             SELECT o.ord, o.seq, (SELECT count(*) FROM moved), (SELECT count(*) FROM written) \
-             FROM o ORDER BY o.ord",
-        )
-        .await?;
+    let stmt = tx.prepare_cached(WRITE).await?;
     let params: [&(dyn ToSql + Sync); 9] = [
         &tenant, &ords, &types, &ids, &versions, &methods, &bodies, &is_new, &instant,
     ];
@@ -504,4 +504,53 @@ async fn write_versions(
         return Err(Abort::Retry("a concurrent create of the same id"));
     }
     Ok(seqs)
+}
+
+#[cfg(all(test, feature = "testing"))]
+mod tests {
+    use super::*;
+    use crate::index_rows::tests::generic_plan;
+
+    /// The lock and the version write seek `resources` by key whatever its size.
+    #[tokio::test]
+    async fn writes_seek_resources() {
+        let Some(db) = crate::testing::fresh_database() else {
+            return;
+        };
+        crate::migrate(db.url()).await.expect("migrate");
+        let (client, conn) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(conn);
+        client
+            .batch_execute(
+                "INSERT INTO versions (seq, tenant, type, id, version, last_updated, method, body) \
+                 SELECT n, 0, 'Observation', 'o' || n, 1, n, 0, '{}' FROM generate_series(1, 20000) n; \
+                 INSERT INTO resources SELECT 0, 'Observation', 'o' || n, 1, n, 0 \
+                 FROM generate_series(1, 20000) n; \
+                 SELECT setval('versions_seq', 20000); ANALYZE;",
+            )
+            .await
+            .expect("fill");
+        let keys = "ARRAY['Observation', 'Observation'], ARRAY['o1', 'o2']";
+        let plan = generic_plan(
+            &client,
+            LOCK,
+            "bigint, text[], text[]",
+            &format!("0, {keys}"),
+        )
+        .await;
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+        let plan = generic_plan(
+            &client,
+            WRITE,
+            "bigint, int4[], text[], text[], int8[], int2[], bytea[], bool[], bigint",
+            &format!(
+                "0, ARRAY[0, 1], {keys}, ARRAY[2, 2], ARRAY[1, 1]::int2[], \
+                 ARRAY['{{}}', '{{}}']::bytea[], ARRAY[false, false], 5"
+            ),
+        )
+        .await;
+        assert!(!plan.contains("Seq Scan"), "{plan}");
+    }
 }
