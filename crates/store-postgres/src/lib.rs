@@ -10,6 +10,8 @@
 //!   numbers, `If-Match`, "already exists" and named locks are decided by the database (row
 //!   locks, `ON CONFLICT`, advisory locks), so any number of replicas can serve the same
 //!   data. See `writer` for how a write stays correct against concurrent ones.
+//! - **Connections.** Each replica has its pool, plus one connection of its own holding
+//!   all its named locks (`locks`), so that locks never take connections from the pool.
 //! - **seq.** `versions.seq` comes from a sequence: unique, never reused, increasing in the
 //!   order it is drawn. Concurrent transactions can commit out of that order, so `seq` is
 //!   the order of history and of cursors but, unlike SQLite's, not strictly the order of
@@ -100,6 +102,8 @@ pub struct PostgresStore {
 struct Inner {
     pool: deadpool_postgres::Pool,
     tenant: i64,
+    /// [`Store::lock`]'s named locks, on this replica's lock session.
+    locks: Arc<locks::LockSession>,
     /// Written operations, for refreshing planner statistics (`stats`).
     stats: stats::Stats,
 }
@@ -119,6 +123,7 @@ impl PostgresStore {
     pub async fn open(url: &str, options: &PgOptions) -> Result<PostgresStore, PgStoreError> {
         let config = parse_url(url)?;
         let target = error::describe_target(&config);
+        let locks = locks::LockSession::new(config.clone(), DEFAULT_TENANT);
         let manager = deadpool_postgres::Manager::from_config(
             config,
             tokio_postgres::NoTls,
@@ -162,6 +167,7 @@ impl PostgresStore {
             inner: Arc::new(Inner {
                 pool,
                 tenant: DEFAULT_TENANT,
+                locks,
                 stats: stats::Stats::default(),
             }),
         })
@@ -307,7 +313,7 @@ impl Store for PostgresStore {
     }
 
     async fn lock(&self, key: &str) -> Result<StoreLock, StoreError> {
-        let guard = locks::lock(&self.inner.pool, self.tenant(), key).await?;
+        let guard = locks::lock(&self.inner.locks, key).await?;
         Ok(StoreLock::new(guard))
     }
 

@@ -666,6 +666,16 @@ async fn named_locks_exclude_across_replicas() {
         .expect("free again")
         .expect("lock");
     drop(again);
+    // Within one replica, too: a second task waits for the first.
+    let first = a.lock("k").await.expect("lock");
+    let waiting = tokio::time::timeout(Duration::from_millis(200), a.lock("k")).await;
+    assert!(waiting.is_err(), "the same replica's second task waits");
+    drop(first);
+    let second = tokio::time::timeout(Duration::from_secs(5), a.lock("k"))
+        .await
+        .expect("released")
+        .expect("lock");
+    drop(second);
     let client = sql(&db).await;
     // Releases run in the background; give them a moment.
     let mut left = 1;
@@ -983,4 +993,35 @@ async fn index_rows_are_written_replaced_and_removed_with_their_resource() {
         .await
         .expect("reindex");
     assert_eq!(out, vec![WriteOutcome::Reindexed { replaced: false }]);
+}
+
+#[tokio::test]
+async fn many_held_locks_take_no_pooled_connections() {
+    let Some(db) = fresh_database() else { return };
+    let options = PgOptions {
+        pool_size: 2,
+        migrate: true,
+    };
+    let store = PostgresStore::open(db.url(), &options).await.expect("open");
+    // A transaction bundle with more conditional creates than the pool has connections.
+    let mut held = Vec::new();
+    for n in 0..10 {
+        held.push(
+            store
+                .lock(&format!("Patient?identifier={n}"))
+                .await
+                .expect("lock"),
+        );
+    }
+    let ops = (0..10).map(|n| create(&format!("p{n}"))).collect();
+    tokio::time::timeout(Duration::from_secs(5), store.write(ops))
+        .await
+        .expect("the write gets a connection")
+        .expect("write");
+    drop(held);
+    let again = tokio::time::timeout(Duration::from_secs(5), store.lock("Patient?identifier=3"))
+        .await
+        .expect("released")
+        .expect("lock");
+    drop(again);
 }
