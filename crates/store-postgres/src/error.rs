@@ -20,7 +20,10 @@ use tokio_postgres::error::SqlState;
 #[derive(Debug, thiserror::Error)]
 pub enum PgStoreError {
     /// The connection URL could not be parsed (the text names the problem, not the URL).
-    #[error("invalid PostgreSQL connection URL: {0}")]
+    #[error(
+        "invalid PostgreSQL connection URL ({0}); expected \
+         postgres://user:password@host:port/database"
+    )]
     InvalidUrl(String),
     /// The connection pool could not be built.
     #[error("cannot build the PostgreSQL connection pool: {0}")]

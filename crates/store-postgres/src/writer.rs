@@ -186,39 +186,27 @@ struct Current {
 }
 
 /// Step 1: locks the rows of the resources `ops` name and reads their state.
-async fn lock_current<'a>(
-    tx: &Transaction<'_>,
-    tenant: i64,
-    ops: &'a [WriteOp],
-) -> Result<HashMap<(&'a str, &'a str), Current>, Abort> {
+async fn lock_current(tx: &Transaction<'_>, tenant: i64, ops: &[WriteOp]) -> Result<States, Abort> {
     let types: Vec<&str> = ops.iter().map(WriteOp::resource_type).collect();
     let ids: Vec<&str> = ops.iter().map(WriteOp::id).collect();
     let stmt = tx.prepare_cached(LOCK).await?;
     let rows = tx.query(&stmt, &[&tenant, &types, &ids]).await?;
-    let mut out = HashMap::with_capacity(rows.len());
+    let mut out = States::default();
     let mut missing_time: Vec<i64> = Vec::new();
-    let mut by_seq: HashMap<i64, (&'a str, &'a str)> = HashMap::new();
+    let mut by_seq: HashMap<i64, (String, String)> = HashMap::new();
     for row in &rows {
-        let t: &str = row.try_get(0)?;
-        let i: &str = row.try_get(1)?;
-        // Borrow the key from the ops, not the row.
-        let Some(key) = ops
-            .iter()
-            .map(|op| (op.resource_type(), op.id()))
-            .find(|k| *k == (t, i))
-        else {
-            continue;
-        };
+        let t: String = row.try_get(0)?;
+        let i: String = row.try_get(1)?;
         let version: i64 = row.try_get(2)?;
         let deleted: i32 = row.try_get(3)?;
         let seq: i64 = row.try_get(4)?;
         let last_updated: Option<i64> = row.try_get(5)?;
         if last_updated.is_none() {
             missing_time.push(seq);
-            by_seq.insert(seq, key);
+            by_seq.insert(seq, (t.clone(), i.clone()));
         }
-        out.insert(
-            key,
+        out.0.entry(t).or_default().insert(
+            i,
             Current {
                 version: u64::try_from(version).unwrap_or(0),
                 deleted: deleted != 0,
@@ -235,12 +223,29 @@ async fn lock_current<'a>(
         for row in tx.query(&stmt, &[&tenant, &missing_time]).await? {
             let seq: i64 = row.try_get(0)?;
             let lu: i64 = row.try_get(1)?;
-            if let Some(cur) = by_seq.get(&seq).and_then(|k| out.get_mut(k)) {
+            if let Some(cur) = by_seq
+                .get(&seq)
+                .and_then(|(t, i)| out.0.get_mut(t)?.get_mut(i))
+            {
                 cur.last_updated = lu;
             }
         }
     }
     Ok(out)
+}
+
+/// The current state of the resources a write names, by type then id.
+#[derive(Default)]
+struct States(HashMap<String, HashMap<String, Current>>);
+
+impl States {
+    fn get(&self, resource_type: &str, id: &str) -> Option<Current> {
+        self.0.get(resource_type)?.get(id).copied()
+    }
+
+    fn all(&self) -> impl Iterator<Item = &Current> {
+        self.0.values().flat_map(HashMap::values)
+    }
 }
 
 /// `If-Match`: the current version must be exactly `expected`.
@@ -285,7 +290,7 @@ async fn attempt(
 ) -> Result<Vec<WriteOutcome>, Abort> {
     let current = lock_current(tx, tenant, ops).await?;
     let instant = current
-        .values()
+        .all()
         .map(|c| c.last_updated.saturating_add(1))
         .fold(now_micros(), i64::max);
 
@@ -294,7 +299,7 @@ async fn attempt(
     let mut unindex: (Vec<&str>, Vec<&str>) = (Vec::new(), Vec::new());
     let mut batch = IndexBatch::default();
     for (index, op) in ops.iter().enumerate() {
-        let cur = current.get(&(op.resource_type(), op.id())).copied();
+        let cur = current.get(op.resource_type(), op.id());
         let plan = match op {
             WriteOp::Create {
                 resource_type,

@@ -192,6 +192,20 @@ async fn unreachable_server_is_unavailable_and_errors_hide_the_password() {
     assert!(!text.contains("hunter2"), "{text}");
     let err = migrate(url).await.expect_err("refused");
     assert!(!format!("{err} {err:?}").contains("hunter2"));
+    // Malformed URLs: the error names the problem, never the URL's password.
+    for bad in [
+        "postgres://u:hunter2@127.0.0.1:notaport/db",
+        "postgres://u:hunter2%zz@127.0.0.1/db",
+        "postgres://u:hunter2@127.0.0.1/db?sslmode=hunter2",
+        "postgres://u:hunter2@127.0.0.1/db?hunter2=1",
+        "host=127.0.0.1 password=hunter2 port=x",
+    ] {
+        let Err(err) = PostgresStore::open(bad, &PgOptions::default()).await else {
+            panic!("{bad} was accepted");
+        };
+        let text = format!("{err} {err:?}");
+        assert!(!text.contains("hunter2"), "{text}");
+    }
 }
 
 #[tokio::test]
