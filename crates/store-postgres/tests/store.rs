@@ -1039,3 +1039,31 @@ async fn many_held_locks_take_no_pooled_connections() {
         .expect("lock");
     drop(again);
 }
+
+#[tokio::test]
+async fn writes_naming_new_resources_in_opposite_orders_both_succeed() {
+    let Some(db) = fresh_database() else { return };
+    let a = open(&db).await;
+    let b = open(&db).await;
+    for round in 0..10 {
+        let (x, y) = (format!("x{round}"), format!("y{round}"));
+        // Both create-or-update the same two new ids, in opposite orders: their claims can
+        // wait on each other (a deadlock, or a lost claim), and the retries sort it out.
+        let first = {
+            let ops = vec![update(&x, "a", None), update(&y, "a", None)];
+            let a = a.clone();
+            tokio::spawn(async move { a.write(ops).await })
+        };
+        let second = {
+            let ops = vec![update(&y, "b", None), update(&x, "b", None)];
+            let b = b.clone();
+            tokio::spawn(async move { b.write(ops).await })
+        };
+        first.await.expect("task").expect("first");
+        second.await.expect("task").expect("second");
+        for id in [&x, &y] {
+            let current = a.read("Patient", id).await.expect("read").expect("exists");
+            assert_eq!(current.version, 2, "{id}");
+        }
+    }
+}
