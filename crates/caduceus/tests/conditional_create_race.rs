@@ -173,3 +173,51 @@ fn a_bundle_with_more_conditional_creates_than_pool_connections_completes() {
     let bundle = json!({ "resourceType": "Bundle", "type": "transaction", "entry": entries });
     server.post("", &bundle).expect(200);
 }
+
+/// A conditional update that finds nothing creates, so it takes the same lock: 20 racing
+/// `PUT Patient?identifier=...` make one resource (one 201), and the others update it one
+/// after another (19 × 200), so its history is versions 1 to 20 without a gap.
+#[test]
+fn twenty_concurrent_conditional_updates_make_one_resource() {
+    let server = Arc::new(Server::start());
+    let barrier = Arc::new(Barrier::new(CLIENTS));
+    let handles: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (server, barrier) = (server.clone(), barrier.clone());
+            thread::spawn(move || {
+                barrier.wait();
+                server
+                    .put(
+                        "Patient?identifier=http://example.org/mrn|race-put",
+                        &patient("race-put"),
+                    )
+                    .status
+            })
+        })
+        .collect();
+    let mut statuses: Vec<u16> = handles
+        .into_iter()
+        .map(|h| h.join().expect("client thread"))
+        .collect();
+    statuses.sort_unstable();
+    let created = statuses.iter().filter(|s| **s == 201).count();
+    let updated = statuses.iter().filter(|s| **s == 200).count();
+    assert_eq!(
+        (created, updated),
+        (1, CLIENTS - 1),
+        "statuses: {statuses:?}"
+    );
+    let ids = ids_with(&server, "race-put");
+    assert_eq!(ids.len(), 1, "one stored resource: {ids:?}");
+    let history = server.get(&format!("Patient/{}/_history?_count=100", ids[0]));
+    history.expect(200);
+    let mut versions: Vec<u64> = history.json()["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["resource"]["meta"]["versionId"].as_str()?.parse().ok())
+        .collect();
+    versions.sort_unstable();
+    let expected: Vec<u64> = (1..=CLIENTS as u64).collect();
+    assert_eq!(versions, expected, "gap-free history");
+}

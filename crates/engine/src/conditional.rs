@@ -14,7 +14,10 @@
 //! the others find it once the first has committed and answer 200 with it. Transaction
 //! bundles take the locks of all their conditional creates, in sorted key order (so two
 //! bundles cannot wait for each other), before resolving them, and release them after
-//! their write. Searches for the other conditional interactions take no lock.
+//! their write. A conditional update creates when its search finds nothing, so it takes the
+//! same lock (the same key for the same search: a conditional create and a conditional
+//! update of one identifier serialise too). Conditional deletes and conditional references
+//! create nothing and take no lock.
 //!
 //! Within one process, callers of one key first queue on an in-process lock
 //! ([`LocalLocks`]) and only then ask the store: the PostgreSQL store holds a pooled
@@ -237,7 +240,8 @@ impl Engine {
 
     /// update by search (`PUT [type]?[search]`): no match creates (at the body's id, or a
     /// new one), one match updates it (the body's id, if any, must be the match's), several
-    /// are 412.
+    /// are 412. Runs under the lock of [`create_lock_key`], like a conditional create, so
+    /// that racing conditional updates that find nothing create one resource.
     pub async fn update_conditional(
         &self,
         resource_type: &str,
@@ -249,10 +253,11 @@ impl Engine {
             .get("id")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        match self
-            .conditional_matches(resource_type, query, base, 2)
-            .await?
-        {
+        let search = self.conditional_search(resource_type, query, base, 2)?;
+        let _lock = self
+            .lock_key(&create_lock_key(resource_type, &search))
+            .await?;
+        match self.run_conditional_search(search, base).await? {
             Matches::None => match body_id {
                 Some(id) => self.update(resource_type, &id, resource, None).await,
                 None => self.create(resource_type, resource).await,

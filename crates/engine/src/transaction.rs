@@ -342,8 +342,9 @@ impl Engine {
         }
     }
 
-    /// Takes the store locks of the conditional creates among `requests` (the first of
-    /// which is entry `first_entry` of its bundle), all at once, in sorted key order.
+    /// Takes the store locks of the conditional creates and conditional updates (which
+    /// create when nothing matches) among `requests` (the first of which is entry
+    /// `first_entry` of its bundle), all at once, in sorted key order.
     async fn lock_conditional_creates(
         &self,
         requests: &[Request],
@@ -352,7 +353,8 @@ impl Engine {
     ) -> Result<Vec<HeldLock>, FhirError> {
         let mut keys = Vec::new();
         for (i, r) in requests.iter().enumerate() {
-            let Some(query) = r.condition.as_deref().filter(|_| r.verb == Verb::Post) else {
+            let creates = matches!(r.verb, Verb::Post | Verb::Put);
+            let Some(query) = r.condition.as_deref().filter(|_| creates) else {
                 continue;
             };
             // The limit is the one `resolve_conditions` searches with: it is part of the
