@@ -331,7 +331,9 @@ pub trait Store: Send + Sync + 'static {
     /// across every process that shares this store's database. Conditional create takes
     /// one per (type, canonical query) around its search and its write, so that two
     /// replicas racing to create the same identifier make one resource, not two.
-    /// Unrelated keys may share a lock (they are hashed): that only serialises them.
+    /// Distinct keys are distinct locks; a store may hash keys, to at least 64 bits, so that
+    /// a collision (which could make callers holding several locks wait on each other) is
+    /// negligible.
     async fn lock(&self, key: &str) -> Result<StoreLock, StoreError>;
 
     /// Every version of every resource, deletions included, in write order (`seq`), after
