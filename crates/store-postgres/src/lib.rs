@@ -15,8 +15,8 @@
 //! - **seq.** `versions.seq` comes from a sequence: unique, never reused, increasing in the
 //!   order it is drawn. Concurrent transactions can commit out of that order, so `seq` is
 //!   the order of history and of cursors but, unlike SQLite's, not strictly the order of
-//!   commits (see `history`). `versions` is keyed by `(tenant, seq)`: a join from
-//!   `resources` says `v.tenant = r.tenant AND v.seq = r.seq`.
+//!   commits (see `history`). `versions` is keyed by `(tenant, seq)` and also indexed by
+//!   `seq` alone, for the search SQL shared with SQLite (`JOIN versions v ON v.seq = r.seq`).
 //! - **Pool.** One `deadpool-postgres` pool per replica ([`PgOptions::pool_size`]); point
 //!   queries use `prepare_cached` (parsed and planned once per connection). A pool with no
 //!   free connection within [`POOL_WAIT`], a lost connection or a server shutting down is
@@ -25,13 +25,17 @@
 //!   kind expand or contract, serialised across replicas by an advisory lock. A replica
 //!   refuses a database only when it lacks migrations (and may not apply them) or a newer
 //!   binary *contracted* the schema.
+//! - **Planner statistics** are refreshed by each replica as its writes grow the store
+//!   (`stats`), so that plans cached while the tables were empty do not outlive them.
 //! - **Durable** when `write()` returns `Ok`: it answers after `COMMIT`
 //!   (`synchronous_commit` as the server has it, `on` by default).
 //! - **Ready for later.** Every row has a `tenant` ([`DEFAULT_TENANT`] until the trait
 //!   passes one; it leads every key, for Citus), a `body_codec` and a `key_id`.
 //!
+//! Search lives in `search/`, over the SQL shared with SQLite (`caduceus-store-sql`).
+//!
 //! Not yet: TLS to the server (connections are plain: use a local socket, a private network
-//! or a TLS-terminating proxy), and search (the `search` module answers `Unsupported`).
+//! or a TLS-terminating proxy).
 //!
 //! Module map: `schema` (migrations), `rows` (point queries, row decoding), `history`,
 //! `writer` (transactions, retries), `index_rows` (bulk index rows), `maintenance` (walks,
