@@ -153,12 +153,10 @@ fn transactions_racing_on_several_conditions_make_one_resource_each() {
     }
 }
 
-/// Known limitation on PostgreSQL (docs/postgres.md, "Pool size"): each named lock holds a
-/// pooled connection, so a transaction with more distinct conditional creates than the pool
-/// has connections waits for a connection it can never get and fails with 503 after the
-/// pool's wait. Run with `--ignored` once the store takes a bundle's locks on one session.
+/// On PostgreSQL a transaction with more distinct conditional creates than the pool has
+/// connections completes: the store holds every named lock on one lock session of its own,
+/// never on pooled connections (which the bundle's searches and write need).
 #[test]
-#[ignore = "PostgreSQL: one pooled connection per held lock (docs/postgres.md)"]
 fn a_bundle_with_more_conditional_creates_than_pool_connections_completes() {
     let Some(admin) = common::pg::admin_url_or_skip(
         "conditional_create_race::a_bundle_with_more_conditional_creates_than_pool_connections",

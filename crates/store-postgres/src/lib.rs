@@ -15,8 +15,8 @@
 //! - **seq.** `versions.seq` comes from a sequence: unique, never reused, increasing in the
 //!   order it is drawn. Concurrent transactions can commit out of that order, so `seq` is
 //!   the order of history and of cursors but, unlike SQLite's, not strictly the order of
-//!   commits (see `history`). `versions` is keyed by `(tenant, seq)` and also indexed by
-//!   `seq` alone, for the search SQL shared with SQLite (`JOIN versions v ON v.seq = r.seq`).
+//!   commits (see `history`). `versions` is keyed by `(tenant, seq)`, and every join to it
+//!   (the search SQL shared with SQLite included) names both.
 //! - **Pool.** One `deadpool-postgres` pool per replica ([`PgOptions::pool_size`]); point
 //!   queries use `prepare_cached` (parsed and planned once per connection). A pool with no
 //!   free connection within [`POOL_WAIT`], a lost connection or a server shutting down is

@@ -93,10 +93,6 @@ CREATE TABLE versions (
 -- ANALYZE need not sample the bodies: no query filters or joins on them.
 ALTER TABLE versions ALTER COLUMN body SET STATISTICS 0;
 COMMENT ON TABLE versions IS 'Every version of every resource, in write order (seq). version is meta.versionId (1, 2, 3... gap-free per resource); last_updated is meta.lastUpdated in µs since the epoch; method is caduceus_store::Method::to_db; body is the canonical JSON (NULL for a delete), body_codec 0 = plain, key_id NULL = not encrypted.';
--- Joins that name only seq (the search SQL shared with SQLite, where seq is the rowid:
--- `JOIN versions v ON v.seq = r.seq`): a seek instead of a scan. A contract migration can
--- drop it once every such join also says `v.tenant = r.tenant`.
-CREATE INDEX versions_by_seq ON versions (seq);
 -- Type history, newest first.
 CREATE INDEX versions_type_seq ON versions (tenant, type, seq);
 -- `_since` and `_at`: last_updated grows with seq (per resource strictly, across
