@@ -25,8 +25,37 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub(crate) fn wrap(router: Router, max_body_bytes: usize) -> Router {
     router
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(move |request, next| {
+            read_whole_body(request, next, max_body_bytes)
+        }))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn(trace_request))
+}
+
+/// Reads a request's whole body (up to the limit) before any handler runs. A handler that
+/// refuses a request early (415 for a content type, 406 for an `Accept`) would otherwise
+/// answer while the client is still sending; closing a socket with unread data resets the
+/// connection, and the client saw "peer disconnected" instead of the OperationOutcome
+/// (measured: 1 run in 6 of a test suite under load). Every body is read in full anyway
+/// (a resource is parsed from one buffer), so this costs no extra copy of note.
+async fn read_whole_body(request: Request, next: Next, max_body_bytes: usize) -> Response {
+    if request.method() == axum::http::Method::GET || request.method() == axum::http::Method::HEAD {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    match axum::body::to_bytes(body, max_body_bytes).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Err(_) => {
+            let outcome = OperationOutcome::single(Issue::error(
+                IssueCode::TooLong,
+                "the request body could not be read (too large or interrupted)",
+            ));
+            outcome_response(StatusCode::PAYLOAD_TOO_LARGE, &outcome, Output::default())
+        }
+    }
 }
 
 /// Takes the client's `X-Request-Id` (if sane) or makes one, runs the request inside a span

@@ -5,9 +5,15 @@
 //! leaves planning to PostgreSQL's own cost-based planner (its statistics come from
 //! autovacuum's ANALYZE), so the WHERE clause is the unplanned `build_filter`.
 //!
-//! A page runs in one `REPEATABLE READ READ ONLY` transaction, so its total, matches and
-//! includes come from one snapshot, as on SQLite. Search statements vary with every query
-//! shape, so they are not kept prepared per connection: each is prepared unnamed and run.
+//! A page of several statements (a total, includes, `_contained=both`) runs in one
+//! `REPEATABLE READ READ ONLY` transaction, so they all see one snapshot, as on SQLite; a
+//! page of one statement runs alone (one round trip instead of three). Statements are
+//! prepared once per connection and shape (values are always bound, so a shape's text is
+//! the same for every value): measured on a 100,000-resource store, parsing and planning
+//! took 6 ms of a 6.3 ms `Patient?name=` page, execution 0.13 ms. PostgreSQL switches a
+//! statement to a generic plan only when that costs no more than its custom plans did. A
+//! connection keeps at most [`MAX_CACHED`] statements (then starts over), since query
+//! shapes are as many as clients make.
 
 mod bind;
 
@@ -15,13 +21,17 @@ use caduceus_search::SearchQuery;
 use caduceus_store::search::SearchPage;
 use caduceus_store::{StoreError, StoredVersion};
 use caduceus_store_sql::{Dialect, Frag, Row, SearchDb, SqlValue};
+use deadpool_postgres::{Client, Transaction};
+use tokio_postgres::IsolationLevel;
 use tokio_postgres::types::{ToSql, Type};
-use tokio_postgres::{IsolationLevel, Transaction};
 
 use crate::PostgresStore;
 use crate::error::{map_pg, map_pool};
 use crate::rows::{decode, version_columns};
 use bind::Bind;
+
+/// The most search statements one connection keeps prepared.
+const MAX_CACHED: usize = 500;
 
 /// One page of a search (see `caduceus_store::Store::search`).
 pub(crate) async fn run(
@@ -30,6 +40,18 @@ pub(crate) async fn run(
     cursor: Option<&str>,
 ) -> Result<SearchPage, StoreError> {
     let mut client = store.pool().get().await.map_err(|e| map_pool(&e))?;
+    if client.statement_cache.size() > MAX_CACHED {
+        client.statement_cache.clear();
+    }
+    let now = caduceus_model::ids::now_micros();
+    let tenant = store.tenant();
+    if one_statement(query) {
+        let db = Db {
+            conn: Conn::Client(&client),
+            tenant,
+        };
+        return caduceus_store_sql::execute(&db, tenant, query, cursor, now).await;
+    }
     let tx = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
@@ -37,20 +59,38 @@ pub(crate) async fn run(
         .start()
         .await
         .map_err(|e| map_pg(&e))?;
-    let now = caduceus_model::ids::now_micros();
     let db = Db {
-        tx: &tx,
-        tenant: store.tenant(),
+        conn: Conn::Tx(&tx),
+        tenant,
     };
-    let page = caduceus_store_sql::execute(&db, store.tenant(), query, cursor, now).await?;
+    let page = caduceus_store_sql::execute(&db, tenant, query, cursor, now).await?;
     // Read only: ending it either way releases the snapshot; commit is the cheap path.
     tx.commit().await.map_err(|e| map_pg(&e))?;
     Ok(page)
 }
 
-/// A read-only transaction as the shared search's database.
-struct Db<'t> {
-    tx: &'t Transaction<'t>,
+/// True when a page of `q` is a single statement (no total, no includes, no contained
+/// union), which needs no transaction to be consistent.
+fn one_statement(q: &SearchQuery) -> bool {
+    use caduceus_search::{Contained, Summary, Total};
+    q.includes.is_empty()
+        && q.revincludes.is_empty()
+        && !matches!(q.total, Some(Total::Accurate | Total::Estimate))
+        && q.summary != Some(Summary::Count)
+        && matches!(q.contained, None | Some(Contained::False))
+}
+
+/// Where a page's statements run.
+enum Conn<'a> {
+    /// A pooled connection, outside any transaction.
+    Client(&'a Client),
+    /// A read-only snapshot.
+    Tx(&'a Transaction<'a>),
+}
+
+/// A connection or snapshot as the shared search's database.
+struct Db<'a> {
+    conn: Conn<'a>,
     tenant: i64,
 }
 
@@ -60,10 +100,26 @@ impl Db<'_> {
         let binds: Vec<Bind<'_>> = f.args.iter().map(Bind).collect();
         let params: Vec<&(dyn ToSql + Sync)> =
             binds.iter().map(|b| b as &(dyn ToSql + Sync)).collect();
-        self.tx
-            .query(sql.as_str(), &params)
-            .await
-            .map_err(|e| map_pg(&e))
+        self.run(&sql, &params).await
+    }
+
+    /// Runs `sql` (PostgreSQL's dialect) as a statement prepared once per connection.
+    async fn run(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let result = match &self.conn {
+            Conn::Client(c) => match c.prepare_cached(sql).await {
+                Ok(stmt) => c.query(&stmt, params).await,
+                Err(e) => Err(e),
+            },
+            Conn::Tx(t) => match t.prepare_cached(sql).await {
+                Ok(stmt) => t.query(&stmt, params).await,
+                Err(e) => Err(e),
+            },
+        };
+        result.map_err(|e| map_pg(&e))
     }
 }
 
@@ -114,19 +170,13 @@ impl SearchDb for Db<'_> {
         resource_type: &str,
         id: &str,
     ) -> Result<Option<StoredVersion>, StoreError> {
-        let rows = self
-            .tx
-            .query(
-                concat!(
-                    "SELECT ",
-                    version_columns!(),
-                    " FROM resources r JOIN versions v ON v.tenant = r.tenant AND v.seq = r.seq \
-                     WHERE r.tenant = $1 AND r.type = $2 AND r.id = $3"
-                ),
-                &[&self.tenant, &resource_type, &id],
-            )
-            .await
-            .map_err(|e| map_pg(&e))?;
+        let sql = concat!(
+            "SELECT ",
+            version_columns!(),
+            " FROM resources r JOIN versions v ON v.tenant = r.tenant AND v.seq = r.seq \
+             WHERE r.tenant = $1 AND r.type = $2 AND r.id = $3"
+        );
+        let rows = self.run(sql, &[&self.tenant, &resource_type, &id]).await?;
         rows.first().map(decode).transpose()
     }
 }
