@@ -146,7 +146,12 @@ done
 
 echo
 echo "Caduceus search bench (store: $STORE_LABEL, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'))"
-echo "store: $(python3 -c "print(f'{$(du -sb "$data" | cut -f1) / 2**20:.0f}')") MiB on disk; load: $load_line; load average before the runs: $load"
+if [[ -n ${PG_ADMIN_URL:-} ]]; then
+    bytes=$(psql -qAt "$pg_url" -c "SELECT pg_database_size(current_database())")
+else
+    bytes=$(du -sb "$data" | cut -f1)
+fi
+echo "store: $(python3 -c "print(f'{$bytes / 2**20:.0f}')") MiB on disk; load: $load_line; load average before the runs: $load"
 echo "each row: $(printf 'wrk -t%s -c%s -d%s --latency -s bench/rotate.lua' "$THREADS" "$CONNECTIONS" "$DURATION") over the listed queries (real ids/names from the data)"
 printf '%-78s %8s %8s %8s %8s %6s\n' "search (first of the rotated list)" "req/s" "p50 ms" "p99 ms" "total/pg" "list"
 printf '%s\n' "${rows[@]}"
