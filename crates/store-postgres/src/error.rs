@@ -73,6 +73,18 @@ pub enum PgStoreError {
         /// The first unknown contract migration.
         contract: i64,
     },
+    /// A CA certificate file (`--database-ca-file`, `sslrootcert=`) is missing, unreadable or
+    /// holds no usable certificate.
+    #[error("cannot use the PostgreSQL CA file {}: {reason}", path.display())]
+    CaFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// TLS could not be set up (no trusted CA at all, say).
+    #[error("cannot set up TLS to PostgreSQL: {0}")]
+    Tls(String),
     /// A query on an open store failed.
     #[error("{0}")]
     Store(#[from] StoreError),
@@ -110,6 +122,12 @@ pub fn map_pg(e: &tokio_postgres::Error) -> StoreError {
         && is_transient(code)
     {
         return StoreError::Unavailable(format!("postgres {}", code.code()));
+    }
+    // A refused certificate: say which check failed, so the operator knows what to fix.
+    // Unavailable, as any connect failure: once the certificate or CA is fixed, the pool
+    // reconnects without a restart.
+    if let Some(why) = crate::tls::describe_failure(e) {
+        return StoreError::Unavailable(why);
     }
     // Client-side errors: a closed connection, I/O, connect failures and timeouts may pass.
     // Their texts are the client's own (kinds and OS messages), never query data.

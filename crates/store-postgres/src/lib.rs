@@ -34,13 +34,16 @@
 //!
 //! Search lives in `search/`, over the SQL shared with SQLite (`caduceus-store-sql`).
 //!
-//! Not yet: TLS to the server (connections are plain: use a local socket, a private network
-//! or a TLS-terminating proxy).
+//! - **TLS** (`tls`): rustls, one connector for the pool, the lock session and
+//!   [`migrate`]; the URL's `sslmode` decides, and whenever TLS is used the server's
+//!   certificate is verified (chain and, except for `verify-ca`, host name) against the
+//!   system's trust store plus [`PgOptions::ca_file`] and `sslrootcert=`.
 //!
 //! Module map: `schema` (migrations), `rows` (point queries, row decoding), `history`,
 //! `writer` (transactions, retries), `index_rows` (bulk index rows), `maintenance` (walks,
-//! copy-in, `store_meta`), `locks` (advisory locks), `stats` (planner statistics while the
-//! store grows), `error`, `search`, `testing` (feature `testing`: a database per test).
+//! copy-in, `store_meta`), `locks` (advisory locks), `tls` (sslmode, certificates),
+//! `stats` (planner statistics while the store grows), `error`, `search`, `testing`
+//! (feature `testing`: a database per test).
 #![deny(missing_docs)]
 
 mod error;
@@ -54,8 +57,10 @@ mod search;
 mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tls;
 mod writer;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,6 +70,7 @@ use caduceus_store::{
 };
 
 pub use error::{PgStoreError, map_pg};
+pub use tls::SslMode;
 
 /// The tenant (partition) every row belongs to until tenants reach the storage interface.
 pub const DEFAULT_TENANT: i64 = 0;
@@ -77,6 +83,9 @@ pub struct PgOptions {
     /// Apply missing schema migrations at open (otherwise a database that lacks some is
     /// refused, and `caduceus migrate` applies them).
     pub migrate: bool,
+    /// A PEM file of CA certificates to trust for the server's certificate, besides the
+    /// system's trust store (and the URL's `sslrootcert=`, when it has one).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for PgOptions {
@@ -84,6 +93,7 @@ impl Default for PgOptions {
         PgOptions {
             pool_size: 16,
             migrate: true,
+            ca_file: None,
         }
     }
 }
@@ -125,12 +135,23 @@ impl PostgresStore {
     /// to date) its schema. Refuses a database that lacks migrations when `migrate` is off,
     /// and one that a newer Caduceus has contracted beyond what this binary understands.
     pub async fn open(url: &str, options: &PgOptions) -> Result<PostgresStore, PgStoreError> {
-        let config = parse_url(url)?;
-        let target = error::describe_target(&config);
-        let locks = locks::LockSession::new(config.clone(), DEFAULT_TENANT);
+        let mut settings = Settings::new(url, options)?;
+        if settings.mode == SslMode::Prefer {
+            // Settles `prefer` (TLS or not) once, for every connection of this store.
+            let (client, task) = settings.connect().await?;
+            drop(client);
+            let _ = task.await;
+        }
+        let Settings {
+            config,
+            tls,
+            mode,
+            target,
+        } = settings;
+        let locks = locks::LockSession::new(config.clone(), tls.clone(), DEFAULT_TENANT);
         let manager = deadpool_postgres::Manager::from_config(
             config,
-            tokio_postgres::NoTls,
+            tls,
             deadpool_postgres::ManagerConfig {
                 recycling_method: deadpool_postgres::RecyclingMethod::Fast,
             },
@@ -165,6 +186,7 @@ impl PostgresStore {
             target = %target,
             schema_version = status.current,
             pool_size = options.pool_size,
+            tls = mode.as_str(),
             "opened PostgreSQL store"
         );
         Ok(PostgresStore {
@@ -220,21 +242,98 @@ fn parse_url(url: &str) -> Result<tokio_postgres::Config, PgStoreError> {
     Ok(config)
 }
 
+/// Where and how every connection of a store connects: the parsed URL, the TLS hook and
+/// the `sslmode` asked for.
+struct Settings {
+    config: tokio_postgres::Config,
+    tls: tls::MakeRustls,
+    mode: SslMode,
+    /// `user@host:port/dbname`, for messages.
+    target: String,
+}
+
+impl Settings {
+    /// Parses `url` (taking out what tokio-postgres does not know, see `tls`) and builds the
+    /// TLS set-up, reading the CA files.
+    fn new(url: &str, options: &PgOptions) -> Result<Settings, PgStoreError> {
+        let split = tls::split_url(url)?;
+        let config = parse_url(&split.url)?;
+        let mode = split.verify.unwrap_or(match config.get_ssl_mode() {
+            tokio_postgres::config::SslMode::Disable => SslMode::Disable,
+            tokio_postgres::config::SslMode::Prefer => SslMode::Prefer,
+            _ => SslMode::Require,
+        });
+        let ca_files: Vec<&std::path::Path> = split
+            .root_cert
+            .iter()
+            .chain(options.ca_file.iter())
+            .map(PathBuf::as_path)
+            .collect();
+        let tls = tls::MakeRustls::new(tls::client_config(mode, &ca_files)?);
+        Ok(Settings {
+            target: error::describe_target(&config),
+            config,
+            tls,
+            mode,
+        })
+    }
+
+    /// One connection, its connection task spawned. Under `prefer`, a server whose
+    /// certificate cannot be verified is connected to again without TLS, and these
+    /// settings become `disable` (see `tls` for why `prefer` may, and the other modes
+    /// never do).
+    async fn connect(
+        &mut self,
+    ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), PgStoreError> {
+        let refused = |target: &str, e: &tokio_postgres::Error| PgStoreError::Connect {
+            target: target.to_owned(),
+            source: map_pg(e),
+        };
+        let (client, connection) = match self.config.connect(self.tls.clone()).await {
+            Ok(pair) => pair,
+            Err(e) if self.mode == SslMode::Prefer => {
+                let Some(why) = tls::describe_failure(&e) else {
+                    return Err(refused(&self.target, &e));
+                };
+                tracing::warn!(
+                    target = %self.target,
+                    reason = %why,
+                    "PostgreSQL offers TLS but the TLS connection failed; sslmode=prefer \
+                     continues without TLS (give the server's CA with --database-ca-file, \
+                     and sslmode=verify-full to refuse a server that cannot be verified)"
+                );
+                self.config
+                    .ssl_mode(tokio_postgres::config::SslMode::Disable);
+                self.mode = SslMode::Disable;
+                self.tls = tls::MakeRustls::new(None);
+                self.config
+                    .connect(self.tls.clone())
+                    .await
+                    .map_err(|e| refused(&self.target, &e))?
+            }
+            Err(e) => return Err(refused(&self.target, &e)),
+        };
+        let task = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok((client, task))
+    }
+}
+
 /// Applies the schema migrations this binary knows to the database at `url` (each in its
 /// own transaction, serialised across processes), and reports what it did. Refuses a
 /// database a newer binary contracted ([`PgStoreError::SchemaTooNew`]).
 pub async fn migrate(url: &str) -> Result<MigrationReport, PgStoreError> {
-    let config = parse_url(url)?;
-    let target = error::describe_target(&config);
-    let (mut client, connection) =
-        config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| PgStoreError::Connect {
-                target,
-                source: map_pg(&e),
-            })?;
-    let task = tokio::spawn(connection);
+    migrate_with_options(url, &PgOptions::default()).await
+}
+
+/// [`migrate`], connecting as `options` say (their CA file; pool size and `migrate` do
+/// not apply).
+pub async fn migrate_with_options(
+    url: &str,
+    options: &PgOptions,
+) -> Result<MigrationReport, PgStoreError> {
+    let (mut client, task) = Settings::new(url, options)?.connect().await?;
     let result = schema::migrate_with(&mut client, schema::MIGRATIONS).await;
     drop(client);
     let _ = task.await;

@@ -46,6 +46,8 @@ const MAX_PAUSE: Duration = Duration::from_millis(100);
 /// One replica's lock session and its in-process key mutexes.
 pub(crate) struct LockSession {
     config: tokio_postgres::Config,
+    /// The pool's TLS set-up: the lock session connects exactly as the pool does.
+    tls: crate::tls::MakeRustls,
     tenant: i64,
     client: Mutex<Option<Arc<Client>>>,
     keys: StdMutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -53,9 +55,14 @@ pub(crate) struct LockSession {
 
 impl LockSession {
     /// A lock session for `config`'s database; connects at the first lock.
-    pub(crate) fn new(config: tokio_postgres::Config, tenant: i64) -> Arc<LockSession> {
+    pub(crate) fn new(
+        config: tokio_postgres::Config,
+        tls: crate::tls::MakeRustls,
+        tenant: i64,
+    ) -> Arc<LockSession> {
         Arc::new(LockSession {
             config,
+            tls,
             tenant,
             client: Mutex::new(None),
             keys: StdMutex::new(HashMap::new()),
@@ -72,7 +79,7 @@ impl LockSession {
         }
         let (client, connection) = self
             .config
-            .connect(tokio_postgres::NoTls)
+            .connect(self.tls.clone())
             .await
             .map_err(|e| map_pg(&e))?;
         tokio::spawn(async move {

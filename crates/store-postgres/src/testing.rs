@@ -35,6 +35,33 @@ impl TestDb {
     pub fn name(&self) -> &str {
         &self.name
     }
+
+    /// The URL of the test's database on `host` instead of the server's (the same port,
+    /// user and password), with `params` (key-value pairs such as `sslmode=verify-full`)
+    /// appended: for tests of how a host name and TLS settings are checked.
+    pub fn url_with(&self, host: &str, params: &str) -> String {
+        let mut config: tokio_postgres::Config = match self.url.parse() {
+            Ok(c) => c,
+            Err(e) => panic!("the test database's URL does not parse: {e}"),
+        };
+        let ports = config.get_ports().to_vec();
+        let mut moved = tokio_postgres::Config::new();
+        moved.host(host);
+        if let Some(port) = ports.first() {
+            moved.port(*port);
+        }
+        if let Some(user) = config.get_user() {
+            moved.user(user);
+        }
+        if let Some(password) = config.get_password() {
+            moved.password(password);
+        }
+        if let Some(db) = config.get_dbname() {
+            moved.dbname(db);
+        }
+        config = moved;
+        format!("{} {params}", to_url(&config))
+    }
 }
 
 impl Drop for TestDb {
@@ -112,6 +139,10 @@ fn to_url(config: &tokio_postgres::Config) -> String {
     }
     if let Some(db) = config.get_dbname() {
         parts.push(format!("dbname={}", quote(db)));
+    }
+    // An admin URL that says `sslmode=disable` means it for the test databases too.
+    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Disable {
+        parts.push("sslmode=disable".into());
     }
     parts.join(" ")
 }

@@ -462,7 +462,7 @@ async fn concurrent_if_match_updates_let_exactly_one_win_per_version() {
     let Some(db) = fresh_database() else { return };
     let options = PgOptions {
         pool_size: 8,
-        migrate: true,
+        ..PgOptions::default()
     };
     // Two replicas, four writers each.
     let a = PostgresStore::open(db.url(), &options).await.expect("open");
@@ -1014,7 +1014,7 @@ async fn many_held_locks_take_no_pooled_connections() {
     let Some(db) = fresh_database() else { return };
     let options = PgOptions {
         pool_size: 2,
-        migrate: true,
+        ..PgOptions::default()
     };
     let store = PostgresStore::open(db.url(), &options).await.expect("open");
     // A transaction bundle with more conditional creates than the pool has connections.
