@@ -87,6 +87,11 @@ pub struct StoreArgs {
     /// Connections to PostgreSQL in this process's pool (default 16).
     #[arg(long, env = "CADUCEUS_DB_POOL_SIZE")]
     pub db_pool_size: Option<usize>,
+    /// A PEM file of CA certificates to trust for PostgreSQL's server certificate, besides
+    /// the system's trust store: the CA of a managed database (RDS, Cloud SQL) or of your
+    /// organisation. The URL's `sslmode` decides whether TLS is used (docs/postgres.md).
+    #[arg(long, env = "CADUCEUS_DATABASE_CA_FILE")]
+    pub database_ca_file: Option<PathBuf>,
 }
 
 /// A value parser whose errors never quote the value: clap's own (`invalid value '…'`)
@@ -171,6 +176,11 @@ pub struct CopyArgs {
     /// Connections in each PostgreSQL pool.
     #[arg(long, env = "CADUCEUS_DB_POOL_SIZE")]
     pub db_pool_size: Option<usize>,
+    /// A PEM file of CA certificates to trust for PostgreSQL's server certificate, besides
+    /// the system's trust store (for either side): the CA of a managed database (RDS, Cloud SQL) or of your
+    /// organisation. The URL's `sslmode` decides whether TLS is used (docs/postgres.md).
+    #[arg(long, env = "CADUCEUS_DATABASE_CA_FILE")]
+    pub database_ca_file: Option<PathBuf>,
     /// Hide the progress bars (for scripts and logs).
     #[arg(long)]
     pub quiet: bool,

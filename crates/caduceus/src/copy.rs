@@ -47,6 +47,7 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
         OpenOptions {
             pool_size: args.db_pool_size,
             migrate: false,
+            ca_file: args.database_ca_file.clone(),
         },
     )
     .await
@@ -56,6 +57,7 @@ pub async fn run(args: CopyArgs) -> anyhow::Result<()> {
         OpenOptions {
             pool_size: args.db_pool_size,
             migrate: true,
+            ca_file: args.database_ca_file.clone(),
         },
     )
     .await

@@ -17,7 +17,11 @@ use crate::store::Location;
 pub async fn run(args: MigrateArgs) -> anyhow::Result<()> {
     match args.store.location() {
         Location::Postgres(url) => {
-            let report = caduceus_store_postgres::migrate(url.expose())
+            let options = caduceus_store_postgres::PgOptions {
+                ca_file: args.store.database_ca_file.clone(),
+                ..Default::default()
+            };
+            let report = caduceus_store_postgres::migrate_with_options(url.expose(), &options)
                 .await
                 .with_context(|| {
                     format!("cannot migrate the PostgreSQL store at {}", url.redacted())

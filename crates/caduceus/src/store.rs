@@ -114,13 +114,15 @@ impl StoreArgs {
 }
 
 /// How to open a store.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct OpenOptions {
     /// PostgreSQL pool size (the store's default when `None`).
     pub pool_size: Option<usize>,
     /// Apply missing PostgreSQL migrations at open (under the store's advisory lock, so
     /// replicas starting together apply each once). The embedded store always migrates.
     pub migrate: bool,
+    /// `--database-ca-file`: CA certificates to trust for PostgreSQL's TLS certificate.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Opens the store at `location`.
@@ -140,6 +142,7 @@ pub async fn open_store(
                 pg.pool_size = n.max(1);
             }
             pg.migrate = options.migrate;
+            pg.ca_file = options.ca_file;
             // The store logs its own "opened" line (target, schema version, pool size).
             let store = PostgresStore::open(url.expose(), &pg)
                 .await
@@ -158,6 +161,7 @@ pub async fn open_engine(args: &StoreArgs, migrate: bool) -> anyhow::Result<Engi
         OpenOptions {
             pool_size: args.db_pool_size,
             migrate,
+            ca_file: args.database_ca_file.clone(),
         },
     )
     .await?;
