@@ -29,15 +29,14 @@
 //!   (`stats`), so that plans cached while the tables were empty do not outlive them.
 //! - **Durable** when `write()` returns `Ok`: it answers after `COMMIT`
 //!   (`synchronous_commit` as the server has it, `on` by default).
-//! - **Ready for later.** Every row has a `tenant` ([`DEFAULT_TENANT`] until the trait
-//!   passes one; it leads every key, for Citus), a `body_codec` and a `key_id`.
-//!
-//! Search lives in `search/`, over the SQL shared with SQLite (`caduceus-store-sql`).
-//!
 //! - **TLS** (`tls`): rustls, one connector for the pool, the lock session and
 //!   [`migrate`]; the URL's `sslmode` decides, and whenever TLS is used the server's
 //!   certificate is verified (chain and, except for `verify-ca`, host name) against the
 //!   system's trust store plus [`PgOptions::ca_file`] and `sslrootcert=`.
+//! - **Ready for later.** Every row has a `tenant` ([`DEFAULT_TENANT`] until the trait
+//!   passes one; it leads every key, for Citus), a `body_codec` and a `key_id`.
+//!
+//! Search lives in `search/`, over the SQL shared with SQLite (`caduceus-store-sql`).
 //!
 //! Module map: `schema` (migrations), `rows` (point queries, row decoding), `history`,
 //! `writer` (transactions, retries), `index_rows` (bulk index rows), `maintenance` (walks,
