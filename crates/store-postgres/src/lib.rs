@@ -256,8 +256,8 @@ impl Settings {
     /// TLS set-up, reading the CA files.
     fn new(url: &str, options: &PgOptions) -> Result<Settings, PgStoreError> {
         let split = tls::split_url(url)?;
-        let config = parse_url(&split.url)?;
-        let mode = split.verify.unwrap_or(match config.get_ssl_mode() {
+        let mut config = parse_url(&split.url)?;
+        let mut mode = split.verify.unwrap_or(match config.get_ssl_mode() {
             tokio_postgres::config::SslMode::Disable => SslMode::Disable,
             tokio_postgres::config::SslMode::Prefer => SslMode::Prefer,
             _ => SslMode::Require,
@@ -268,7 +268,13 @@ impl Settings {
             .chain(options.ca_file.iter())
             .map(PathBuf::as_path)
             .collect();
-        let tls = tls::MakeRustls::new(tls::client_config(mode, &ca_files)?);
+        let client_config = tls::client_config(mode, &ca_files)?;
+        if client_config.is_none() {
+            // `disable`, or `prefer` with nothing to verify a certificate with: plain.
+            config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+            mode = SslMode::Disable;
+        }
+        let tls = tls::MakeRustls::new(client_config);
         Ok(Settings {
             target: error::describe_target(&config),
             config,

@@ -256,9 +256,10 @@ fn rewrite_key_values(s: &str, take: &mut Take<'_>) -> Result<Option<String>, Pg
     Ok(changed.then(|| parts.join(" ")))
 }
 
-/// The rustls client set-up for `mode` and the CA files, or `None` for `disable`. The CA
-/// files are read even for `disable`, so that a wrong path is found at start-up, not when
-/// someone turns TLS on.
+/// The rustls client set-up for `mode` and the CA files, or `None` for no TLS: `disable`,
+/// and `prefer` when there is no CA at all to verify a certificate with (a container
+/// without a trust store, say), which could only ever fall back. The CA files are read even
+/// for `disable`, so that a wrong path is found at start-up, not when someone turns TLS on.
 pub(crate) fn client_config(
     mode: SslMode,
     ca_files: &[&Path],
@@ -300,6 +301,20 @@ pub(crate) fn client_config(
             path: path.to_path_buf(),
             reason: format!("not a usable CA certificate: {e}"),
         })?;
+    }
+    if roots.is_empty() {
+        if mode == SslMode::Prefer {
+            tracing::warn!(
+                "no CA certificate to verify PostgreSQL's certificate with (the system's trust \
+                 store is empty and no CA file was given); sslmode=prefer connects without TLS"
+            );
+            return Ok(None);
+        }
+        return Err(PgStoreError::Tls(format!(
+            "sslmode={} needs a CA to verify the server's certificate, but the system's \
+             trust store is empty and no CA file was given (--database-ca-file)",
+            mode.as_str()
+        )));
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())

@@ -26,6 +26,11 @@ const CHILD: &str = "CADUCEUS_TLS_TEST_CHILD";
 /// `name` in a child with the public CAs as the system's trust store, checks that it passed
 /// (or skipped), and returns false.
 fn in_child(name: &str) -> bool {
+    in_child_trusting(name, true)
+}
+
+/// [`in_child`], with the public CAs as the system's trust store (`public`) or nothing.
+fn in_child_trusting(name: &str, public: bool) -> bool {
     if std::env::var_os(CHILD).is_some() {
         return true;
     }
@@ -33,7 +38,7 @@ fn in_child(name: &str) -> bool {
     let bundle = PathBuf::from("/etc/ssl/certs/ca-certificates.crt");
     let dir = std::env::temp_dir().join(format!("caduceus-tls-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let trust = if bundle.is_file() {
+    let trust = if public && bundle.is_file() {
         bundle
     } else {
         // No public bundle here: trust nothing but the CA files.
@@ -399,4 +404,37 @@ async fn a_missing_ca_file_is_a_start_up_error_naming_it() {
     .expect_err("no certificate in the file");
     assert!(err.to_string().contains("no PEM certificate"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn with_no_ca_at_all_prefer_goes_plain_and_require_refuses_to_start() {
+    if !in_child_trusting(
+        "with_no_ca_at_all_prefer_goes_plain_and_require_refuses_to_start",
+        false,
+    ) {
+        return;
+    }
+    let Some(t) = setup().await else { return };
+    // An empty system store and no CA file: TLS could never be verified.
+    let store = PostgresStore::open(&t.db.url_with(&t.cert_host, ""), &PgOptions::default())
+        .await
+        .expect("prefer without any CA");
+    assert!(!pooled_ssl(&store).await);
+    let err = PostgresStore::open(
+        &t.db.url_with(&t.cert_host, "sslmode=verify-full"),
+        &PgOptions::default(),
+    )
+    .await
+    .expect_err("nothing to verify with");
+    println!("refused as expected: {err}");
+    assert!(matches!(err, PgStoreError::Tls(_)), "{err:?}");
+    assert!(err.to_string().contains("--database-ca-file"), "{err}");
+    // The CA file alone is enough.
+    let store = PostgresStore::open(
+        &t.db.url_with(&t.cert_host, "sslmode=verify-full"),
+        &with_ca(&t.cert),
+    )
+    .await
+    .expect("the CA file alone");
+    assert!(pooled_ssl(&store).await);
 }
