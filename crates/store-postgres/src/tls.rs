@@ -513,6 +513,12 @@ pub(crate) fn describe_failure(e: &tokio_postgres::Error) -> Option<String> {
                       the system's trust store nor the CA file; give the CA with \
                       --database-ca-file or sslrootcert=)"
                     .to_owned(),
+                rustls::Error::InvalidCertificate(
+                    CertificateError::Expired | CertificateError::ExpiredContext { .. },
+                ) => "TLS: the server's certificate has expired".to_owned(),
+                rustls::Error::InvalidCertificate(
+                    CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. },
+                ) => "TLS: the server's certificate is not valid yet (check the clocks)".to_owned(),
                 rustls::Error::InvalidCertificate(other) => {
                     format!("TLS: the server's certificate was refused ({other:?})")
                 }
