@@ -9,7 +9,7 @@
 //! leaves resources out, the page says so (`included_truncated`) and the engine reports it
 //! in the Bundle.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use caduceus_search::{Include, SearchQuery};
 use caduceus_store::{StoreError, StoredVersion};
@@ -55,34 +55,38 @@ pub async fn included<D: SearchDb>(
         rounds += 1;
         let mut found: Vec<Key> = Vec::new();
         for inc in q.includes.iter().filter(|i| first || i.iterate) {
-            for (t, id) in &frontier {
-                if inc.source_type.is_some_and(|s| s != t) {
-                    continue;
-                }
-                found.extend(db.keys(targets(db, tenant, inc, t, id)).await?);
+            for (t, ids) in by_type(&frontier, |t| inc.source_type.is_none_or(|s| s == t)) {
+                found.extend(db.keys(targets(db, tenant, inc, t, ids)).await?);
             }
         }
         for inc in q.revincludes.iter().filter(|i| first || i.iterate) {
-            for (t, id) in &frontier {
-                if inc.target_type.is_some_and(|tt| tt != t) {
-                    continue;
-                }
-                found.extend(db.keys(sources(db, tenant, inc, t, id)).await?);
+            for (t, ids) in by_type(&frontier, |t| inc.target_type.is_none_or(|tt| tt == t)) {
+                found.extend(db.keys(sources(db, tenant, inc, t, ids)).await?);
             }
         }
-        let mut next = Vec::new();
+        // The new keys of this round, read in one go (a round trip per resource cost
+        // PostgreSQL 0.5 ms each: a thousand-resource `_revinclude` took 0.6 s).
+        let mut candidates: Vec<Key> = Vec::new();
         for key in found {
             if seen.contains(&key) {
                 continue;
             }
-            if out.len() >= MAX_INCLUDED {
+            if out.len() + candidates.len() >= MAX_INCLUDED {
                 truncated = true;
                 break;
             }
             seen.insert(key.clone());
-            if let Some(v) = db.read_current(&key.0, &key.1).await?
-                && !v.is_deleted()
-            {
+            candidates.push(key);
+        }
+        let mut read: HashMap<Key, StoredVersion> = db
+            .read_live(&candidates)
+            .await?
+            .into_iter()
+            .map(|v| ((v.resource_type.clone(), v.id.clone()), v))
+            .collect();
+        let mut next = Vec::new();
+        for key in candidates {
+            if let Some(v) = read.remove(&key) {
                 out.push(v);
                 next.push(key);
             }
@@ -106,8 +110,28 @@ fn hint<D: SearchDb>(db: &D, index: &str) -> String {
     }
 }
 
-/// What `(t, id)` references through the include's parameter: `SELECT type, id`.
-fn targets<D: SearchDb>(db: &D, tenant: i64, inc: &Include, t: &str, id: &str) -> Frag {
+/// The most ids one include statement looks up (its `IN` list).
+const IDS_PER_STATEMENT: usize = 500;
+
+/// The frontier's ids grouped by type (the frontier is sorted, so each type is one run),
+/// for the types `wanted` keeps, in chunks of at most [`IDS_PER_STATEMENT`].
+fn by_type(frontier: &[Key], wanted: impl Fn(&str) -> bool) -> Vec<(&str, Vec<&str>)> {
+    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (t, id) in frontier {
+        if !wanted(t) {
+            continue;
+        }
+        match out.last_mut() {
+            Some((last, ids)) if last == t && ids.len() < IDS_PER_STATEMENT => ids.push(id),
+            _ => out.push((t, vec![id])),
+        }
+    }
+    out
+}
+
+/// What the resources `ids` of type `t` reference through the include's parameter:
+/// `SELECT type, id`.
+fn targets<D: SearchDb>(db: &D, tenant: i64, inc: &Include, t: &str, ids: Vec<&str>) -> Frag {
     let mut f = Frag::new();
     f.push("SELECT DISTINCT x.target_type, x.target_id FROM idx_reference x")
         .push(&hint(db, "idx_reference_resource"))
@@ -115,8 +139,8 @@ fn targets<D: SearchDb>(db: &D, tenant: i64, inc: &Include, t: &str, id: &str) -
         .bind(tenant)
         .push(" AND x.type = ")
         .bind(t.to_owned())
-        .push(" AND x.id = ")
-        .bind(id.to_owned())
+        .push(" AND x.id IN ")
+        .bind_list(ids)
         .push(" AND x.target_type IS NOT NULL AND x.target_id IS NOT NULL");
     if let Some(p) = &inc.param {
         f.push(" AND x.param = ").text(p.code);
@@ -128,8 +152,9 @@ fn targets<D: SearchDb>(db: &D, tenant: i64, inc: &Include, t: &str, id: &str) -
     f
 }
 
-/// What references `(t, id)` through the revinclude's parameter: `SELECT type, id`.
-fn sources<D: SearchDb>(db: &D, tenant: i64, inc: &Include, t: &str, id: &str) -> Frag {
+/// What references the resources `ids` of type `t` through the revinclude's parameter:
+/// `SELECT type, id`.
+fn sources<D: SearchDb>(db: &D, tenant: i64, inc: &Include, t: &str, ids: Vec<&str>) -> Frag {
     let mut f = Frag::new();
     f.push("SELECT DISTINCT x.type, x.id FROM idx_reference x")
         .push(&hint(db, "idx_reference_target"))
@@ -137,8 +162,8 @@ fn sources<D: SearchDb>(db: &D, tenant: i64, inc: &Include, t: &str, id: &str) -
         .bind(tenant)
         .push(" AND x.target_type = ")
         .bind(t.to_owned())
-        .push(" AND x.target_id = ")
-        .bind(id.to_owned());
+        .push(" AND x.target_id IN ")
+        .bind_list(ids);
     if let Some(p) = &inc.param {
         f.push(" AND x.param = ").bind(p.code.to_owned());
     }

@@ -98,12 +98,9 @@ pub trait SearchDb {
     async fn count(&self, f: Frag) -> Result<u64, StoreError>;
     /// The (type, id) pairs `f` selects.
     async fn keys(&self, f: Frag) -> Result<Vec<(String, String)>, StoreError>;
-    /// The current version of a resource (possibly a deletion).
-    async fn read_current(
-        &self,
-        resource_type: &str,
-        id: &str,
-    ) -> Result<Option<StoredVersion>, StoreError>;
+    /// The current versions of those of `keys` ((type, id) pairs) that exist and are not
+    /// deleted, in any order.
+    async fn read_live(&self, keys: &[(String, String)]) -> Result<Vec<StoredVersion>, StoreError>;
     /// The WHERE clause of a top-level search (`filter::build`); a store whose planner
     /// needs help may plan it (`filter::build_planned`).
     async fn filter(&self, tenant: i64, q: &SearchQuery, now: i64) -> Result<Frag, StoreError> {
@@ -260,7 +257,10 @@ async fn count<D: SearchDb>(db: &D, filter: &Frag) -> Result<u64, StoreError> {
     db.count(f).await
 }
 
-/// A page in (type, id) order: a range of the `resources` primary key.
+/// A page in (type, id) order: a range of the `resources` primary key. The page's rows
+/// are chosen first and only they are joined to their versions: a planner that sorts the
+/// matches (PostgreSQL, for a `_has` of 3,000 matches) otherwise fetched every match's
+/// version to keep 50 (92 ms instead of 60).
 pub fn page_by_id(
     filter: Frag,
     after: Option<&[SqlValue]>,
@@ -269,7 +269,7 @@ pub fn page_by_id(
     let mut f = Frag::new();
     f.push("SELECT ")
         .push(VERSION_COLUMNS)
-        .push(" FROM resources r JOIN versions v ON v.tenant = r.tenant AND v.seq = r.seq WHERE ")
+        .push(" FROM (SELECT r.tenant, r.seq, r.type, r.id FROM resources r WHERE ")
         .append(filter);
     if let Some(after) = after {
         let (Some(t), Some(i)) = (after.first(), after.get(1)) else {
@@ -282,7 +282,8 @@ pub fn page_by_id(
             .push(")");
     }
     f.push(" ORDER BY r.type, r.id LIMIT ")
-        .bind(limit_arg(limit));
+        .bind(limit_arg(limit))
+        .push(") p JOIN versions v ON v.tenant = p.tenant AND v.seq = p.seq ORDER BY p.type, p.id");
     Ok(f)
 }
 

@@ -128,12 +128,18 @@ impl SearchDb for Db<'_> {
         rows.collect::<Result<Vec<_>, _>>().map_err(map_sqlite)
     }
 
-    async fn read_current(
-        &self,
-        resource_type: &str,
-        id: &str,
-    ) -> Result<Option<StoredVersion>, StoreError> {
-        read_current(self.conn, self.tenant, resource_type, id)
+    async fn read_live(&self, keys: &[(String, String)]) -> Result<Vec<StoredVersion>, StoreError> {
+        // In-process point reads on one cached statement: a batch statement would gain
+        // nothing here.
+        let mut out = Vec::with_capacity(keys.len());
+        for (t, id) in keys {
+            if let Some(v) = read_current(self.conn, self.tenant, t, id)?
+                && !v.is_deleted()
+            {
+                out.push(v);
+            }
+        }
+        Ok(out)
     }
 
     async fn filter(&self, tenant: i64, q: &SearchQuery, now: i64) -> Result<Frag, StoreError> {

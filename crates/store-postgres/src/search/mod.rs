@@ -165,19 +165,22 @@ impl SearchDb for Db<'_> {
             .collect()
     }
 
-    async fn read_current(
-        &self,
-        resource_type: &str,
-        id: &str,
-    ) -> Result<Option<StoredVersion>, StoreError> {
+    async fn read_live(&self, keys: &[(String, String)]) -> Result<Vec<StoredVersion>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement for all of them: the pairs as two parallel arrays.
+        let types: Vec<&str> = keys.iter().map(|(t, _)| t.as_str()).collect();
+        let ids: Vec<&str> = keys.iter().map(|(_, i)| i.as_str()).collect();
         let sql = concat!(
             "SELECT ",
             version_columns!(),
             " FROM resources r JOIN versions v ON v.tenant = r.tenant AND v.seq = r.seq \
-             WHERE r.tenant = $1 AND r.type = $2 AND r.id = $3"
+             WHERE r.tenant = $1 AND r.deleted = 0 \
+             AND (r.type, r.id) IN (SELECT * FROM unnest($2::text[], $3::text[]))"
         );
-        let rows = self.run(sql, &[&self.tenant, &resource_type, &id]).await?;
-        rows.first().map(decode).transpose()
+        let rows = self.run(sql, &[&self.tenant, &types, &ids]).await?;
+        rows.iter().map(decode).collect()
     }
 }
 
