@@ -69,11 +69,12 @@ pub(crate) struct Migration {
 }
 
 /// Every schema step this binary knows, oldest first.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "versions, current state, search index, contained, store meta",
-    kind: Kind::Expand,
-    sql: r#"
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "versions, current state, search index, contained, store meta",
+        kind: Kind::Expand,
+        sql: r#"
 -- Every version of every resource. `seq` is the global write order, from a sequence: never
 -- reused. The key is (tenant, seq) (tenant first, for distribution by tenant).
 CREATE TABLE versions (
@@ -225,7 +226,31 @@ CREATE TABLE store_meta (
 );
 COMMENT ON TABLE store_meta IS 'Facts the server keeps about the store itself (e.g. index.fingerprint), never resource data.';
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        name: "search index statistics",
+        kind: Kind::Expand,
+        sql: r#"
+-- The planner estimates a criterion's size from per-column statistics as if type, param,
+-- code and system were independent; in an index table they are anything but (a LOINC code
+-- belongs to one system and one parameter). Estimated 72 rows for an Observation code with
+-- 2,835, it hashed the whole code set instead of probing it from the patient's 79
+-- Observations (6.8 ms, then 2.4 ms with these). Multi-column MCV lists and functional
+-- dependencies give it the joint frequencies; ANALYZE (autovacuum's, or the store's own
+-- during a bulk load) fills them.
+CREATE STATISTICS idx_token_stats (mcv, dependencies) ON type, param, code, system FROM idx_token;
+CREATE STATISTICS idx_reference_stats (mcv, dependencies) ON type, param, target_type FROM idx_reference;
+CREATE STATISTICS idx_string_stats (mcv, dependencies) ON type, param FROM idx_string;
+CREATE STATISTICS idx_date_stats (mcv, dependencies) ON type, param FROM idx_date;
+CREATE STATISTICS idx_number_stats (mcv, dependencies) ON type, param FROM idx_number;
+CREATE STATISTICS idx_quantity_stats (mcv, dependencies) ON type, param, code FROM idx_quantity;
+CREATE STATISTICS idx_uri_stats (mcv, dependencies) ON type, param FROM idx_uri;
+CREATE STATISTICS idx_composite_stats (mcv, dependencies) ON type, param, code_1, system_1 FROM idx_composite;
+CREATE STATISTICS resources_stats (mcv, dependencies) ON type, deleted FROM resources;
+"#,
+    },
+];
 
 /// The newest schema version this binary knows.
 pub(crate) fn latest_version() -> i64 {
