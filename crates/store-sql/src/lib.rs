@@ -131,13 +131,12 @@ pub async fn execute<D: SearchDb>(
         return execute_contained(db, tenant, q, cursor, now).await;
     }
     let filter = db.filter(tenant, q, now).await?;
-    let count_only = q.summary == Some(Summary::Count);
-    let total = if count_only || matches!(q.total, Some(Total::Accurate | Total::Estimate)) {
+    let total = if wants_total(q) {
         Some(count(db, &filter).await?)
     } else {
         None
     };
-    if count_only || q.count == 0 {
+    if q.summary == Some(Summary::Count) || q.count == 0 {
         return Ok(SearchPage {
             total,
             ..SearchPage::default()
@@ -145,7 +144,7 @@ pub async fn execute<D: SearchDb>(
     }
     let hash = cursor::query_hash(&cursor_scope(q));
     let limit = usize::try_from(q.count).unwrap_or(usize::MAX);
-    let (mut rows, ncols) = if q.sort.is_empty() {
+    let (rows, ncols) = if q.sort.is_empty() {
         let after = cursor.map(|c| cursor::decode(c, hash, 2)).transpose()?;
         (
             db.rows(page_by_id(filter, after.as_deref(), limit)?, 0)
@@ -158,25 +157,7 @@ pub async fn execute<D: SearchDb>(
         let (f, cols) = page_sorted(q, filter, after.as_deref(), limit)?;
         (db.rows(f, cols).await?, ncols)
     };
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
-        match rows.last() {
-            Some((_, keys)) if keys.len() == ncols => Some(cursor::encode(hash, keys)),
-            Some(_) => return Err(StoreError::Internal("search keyset width".into())),
-            None => None,
-        }
-    } else {
-        None
-    };
-    let matches: Vec<StoredVersion> = rows.into_iter().map(|(v, _)| v).collect();
-    let (included, included_truncated) = include::included(db, tenant, q, &matches).await?;
-    Ok(SearchPage {
-        matches,
-        included,
-        included_truncated,
-        next_cursor,
-        total,
-    })
+    finish_page(db, tenant, q, rows, (limit, hash, ncols), total).await
 }
 
 /// One page of a `_contained=true|both` search (see `contained`), in (type, id) order.
@@ -198,8 +179,7 @@ async fn execute_contained<D: SearchDb>(
         None
     };
     let inner = filter::build_scoped(tenant, q, now, filter::Scope::Contained)?;
-    let count_only = q.summary == Some(Summary::Count);
-    let total = if count_only || matches!(q.total, Some(Total::Accurate | Total::Estimate)) {
+    let total = if wants_total(q) {
         Some(if as_contained {
             // Contained keys are never top-level ids: the two sets are disjoint.
             let top_n = match &top {
@@ -213,7 +193,7 @@ async fn execute_contained<D: SearchDb>(
     } else {
         None
     };
-    if count_only || q.count == 0 {
+    if q.summary == Some(Summary::Count) || q.count == 0 {
         return Ok(SearchPage {
             total,
             ..SearchPage::default()
@@ -232,9 +212,32 @@ async fn execute_contained<D: SearchDb>(
         let top_rows = db.rows(page_by_id(top, after, limit)?, 0).await?;
         rows = contained::merge(top_rows, rows, limit);
     }
+    finish_page(db, tenant, q, rows, (limit, hash, 2), total).await
+}
+
+/// True when the page carries the number of all matches (`_total`, `_summary=count`).
+fn wants_total(q: &SearchQuery) -> bool {
+    q.summary == Some(Summary::Count) || matches!(q.total, Some(Total::Accurate | Total::Estimate))
+}
+
+/// Ends a page: keeps `limit` of the `limit + 1` rows fetched, makes the cursor of the next
+/// page from the last kept row's `ncols` keyset values (bound to the query's `hash`), and
+/// adds the includes.
+async fn finish_page<D: SearchDb>(
+    db: &D,
+    tenant: i64,
+    q: &SearchQuery,
+    mut rows: Vec<Row>,
+    (limit, hash, ncols): (usize, u64, usize),
+    total: Option<u64>,
+) -> Result<SearchPage, StoreError> {
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);
-        rows.last().map(|(_, keys)| cursor::encode(hash, keys))
+        match rows.last() {
+            Some((_, keys)) if keys.len() == ncols => Some(cursor::encode(hash, keys)),
+            Some(_) => return Err(StoreError::Internal("search keyset width".into())),
+            None => None,
+        }
     } else {
         None
     };
