@@ -1,5 +1,5 @@
-//! Composite values and `:of-type` over `idx_composite` (migration 3; the column layout is
-//! in `index_rows.rs`): a tuple row matches when *every* component matches in its own
+//! Composite values and `:of-type` over `idx_composite` (the column layout is in
+//! `columns`): a tuple row matches when *every* component matches in its own
 //! position, each with the rules of its plain parameter type (`values`): tokens system and
 //! code, quantities with prefixes and canonical UCUM units, dates as ranges with prefixes,
 //! strings normalised and matched as prefixes, references, numbers, uris. Since all
