@@ -248,17 +248,9 @@ impl States {
     }
 }
 
-/// `If-Match`: the current version must be exactly `expected`.
+/// `If-Match` (`caduceus_store::check_if_match`) on a locked row.
 fn check_if_match(index: usize, if_match: Option<u64>, cur: Option<Current>) -> Result<(), Abort> {
-    match (if_match, cur) {
-        (None, _) => Ok(()),
-        (Some(expected), Some(c)) if c.version == expected => Ok(()),
-        (Some(expected), cur) => Err(Abort::Fail(StoreError::VersionConflict {
-            index,
-            expected,
-            current: cur.map(|c| c.version),
-        })),
-    }
+    caduceus_store::check_if_match(index, if_match, cur.map(|c| c.version)).map_err(Abort::Fail)
 }
 
 /// One version to write (step 3).
@@ -337,11 +329,7 @@ async fn attempt(
             } => {
                 check_if_match(index, *if_match, cur)?;
                 let next = cur.map_or(1, |c| c.version + 1);
-                // History records PUT or PATCH; anything else passed here is a PUT.
-                let method = match method {
-                    Method::Patch => Method::Patch,
-                    _ => Method::Update,
-                };
+                let method = method.of_update();
                 writes.push(NewVersion {
                     op: index,
                     resource_type,

@@ -394,21 +394,14 @@ fn current(
     .optional()
 }
 
-/// `If-Match`: the current version must be exactly `expected`.
+/// `If-Match` (`caduceus_store::check_if_match`) on the current (version, deleted).
 fn check_if_match(
     index: usize,
     if_match: Option<u64>,
     current: Option<(u64, bool)>,
 ) -> Result<(), ApplyError> {
-    match (if_match, current) {
-        (None, _) => Ok(()),
-        (Some(expected), Some((v, _))) if v == expected => Ok(()),
-        (Some(expected), current) => Err(ApplyError::Refused(StoreError::VersionConflict {
-            index,
-            expected,
-            current: current.map(|(v, _)| v),
-        })),
-    }
+    caduceus_store::check_if_match(index, if_match, current.map(|(v, _)| v))
+        .map_err(ApplyError::Refused)
 }
 
 /// Applies one request's ops in order, inside the caller's savepoint.
@@ -461,11 +454,7 @@ fn apply(
                 check_if_match(index, *if_match, cur)?;
                 let next = cur.map_or(1, |(v, _)| v + 1);
                 let created = cur.is_none_or(|(_, deleted)| deleted);
-                // History records PUT or PATCH; anything else passed here is a PUT.
-                let method = match method {
-                    Method::Patch => Method::Patch,
-                    _ => Method::Update,
-                };
+                let method = method.of_update();
                 let body = canonical_bytes(resource, id, next, instant);
                 let version = insert(
                     conn,

@@ -58,6 +58,15 @@ impl Method {
         }
     }
 
+    /// What history records for a [`WriteOp::Update`] that asked for `self`: PATCH stays
+    /// PATCH, anything else is a PUT.
+    pub fn of_update(self) -> Method {
+        match self {
+            Method::Patch => Method::Patch,
+            _ => Method::Update,
+        }
+    }
+
     /// The inverse of [`Method::to_db`].
     pub fn from_db(n: i64) -> Option<Method> {
         Some(match n {
@@ -204,6 +213,24 @@ pub enum WriteOutcome {
         /// Whether the rows were replaced.
         replaced: bool,
     },
+}
+
+/// `If-Match` as every store applies it: with `if_match` set, the resource's current
+/// version (`None` when it has none) must be exactly that one, else the op at `index`
+/// fails with [`StoreError::VersionConflict`].
+pub fn check_if_match(
+    index: usize,
+    if_match: Option<u64>,
+    current: Option<u64>,
+) -> Result<(), StoreError> {
+    match if_match {
+        Some(expected) if current != Some(expected) => Err(StoreError::VersionConflict {
+            index,
+            expected,
+            current,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Which history to read.
