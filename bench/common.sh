@@ -36,7 +36,7 @@ store_flags() {
 serve_and_wait() {
     local bin=$1 data=$2 log=$3
     # shellcheck disable=SC2046 # the flags are words
-    "$bin" --log-format json serve --listen 127.0.0.1:0 $(store_flags "$data") 2>"$log" &
+    "$bin" --log-format json serve --listen 127.0.0.1:0 --insecure-dev-mode $(store_flags "$data") 2>"$log" &
     server_pid=$!
     addr=
     for _ in $(seq 1 600); do

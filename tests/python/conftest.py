@@ -44,6 +44,8 @@ class Server:
                 "serve",
                 "--listen",
                 "127.0.0.1:0",
+                # The client suite tests FHIR, not access control.
+                "--insecure-dev-mode",
                 "--data-dir",
                 os.path.join(self.data, "data"),
             ],

@@ -153,6 +153,11 @@ pub struct ServeArgs {
         value_parser = BoolishValueParser::new()
     )]
     pub migrate_on_start: bool,
+    /// Development only: no authentication, no authorization, plain HTTP. Every request
+    /// acts as an unrestricted administrator. Logs a warning at every start; never use it
+    /// with real patient data.
+    #[arg(long, env = "CADUCEUS_INSECURE_DEV_MODE")]
+    pub insecure_dev_mode: bool,
 }
 
 #[derive(Debug, Clone, Args)]

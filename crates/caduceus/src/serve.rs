@@ -11,6 +11,12 @@ use crate::cli::ServeArgs;
 use crate::store::open_engine;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    if args.insecure_dev_mode {
+        tracing::warn!(
+            "--insecure-dev-mode: authentication and authorization are OFF and every request \
+             acts as an unrestricted administrator; never use this with real patient data"
+        );
+    }
     let engine = open_engine(&args.store, args.migrate_on_start).await?;
     crate::reindex::check_index(&engine).await?;
     if args.demo_data && engine.store().count_live(None).await? == 0 {

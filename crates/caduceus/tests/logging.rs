@@ -274,13 +274,19 @@ fn the_client_request_id_is_echoed_and_logged() {
         b.header("x-request-id").expect("generated id").to_owned(),
     );
     assert!(!a.is_empty() && a != b, "generated ids {a} {b}");
-    let logged: Vec<String> = server
-        .logs()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter_map(|v| request_id(&v).map(str::to_owned))
-        .collect();
-    for id in [client_id, "another-id-1", a.as_str(), b.as_str()] {
+    let wanted = [client_id, "another-id-1", a.as_str(), b.as_str()];
+    let ids_of = |logs: &[String]| -> Vec<String> {
+        logs.iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter_map(|v| request_id(&v).map(str::to_owned))
+            .collect()
+    };
+    let logs = server.logs_when(|logs| {
+        let ids = ids_of(logs);
+        wanted.iter().all(|w| ids.iter().any(|l| l == w))
+    });
+    let logged = ids_of(&logs);
+    for id in wanted {
         assert!(
             logged.iter().any(|l| l == id),
             "request id {id} is logged; logged ids {logged:?}"

@@ -95,6 +95,7 @@ fn a_refused_connection_names_host_and_database_only() {
             "--log-format",
             "json",
             "serve",
+            "--insecure-dev-mode",
             "--listen",
             "127.0.0.1:0",
             "--database",
@@ -131,7 +132,11 @@ fn migrate_on_start_false_waits_for_caduceus_migrate() {
     .expect("write config");
     let config = config.to_str().expect("UTF-8 path");
 
-    let refused = run(&["--config", config, "serve"], &[], Duration::from_secs(60));
+    let refused = run(
+        &["--config", config, "serve", "--insecure-dev-mode"],
+        &[],
+        Duration::from_secs(60),
+    );
     assert!(!refused.status.success(), "{}", text(&refused));
     assert!(
         text(&refused).contains("caduceus migrate"),

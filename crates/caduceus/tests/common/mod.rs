@@ -24,6 +24,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// A marker among a server's extra flags: start it secure (authentication on), without
+/// the `--insecure-dev-mode` the behavioural suites run with. Not passed to the binary.
+pub const SECURE: &str = "<secure>";
+
 /// The path of the binary under test: the one cargo built with these tests, or
 /// `CADUCEUS_TEST_BIN` (e.g. a copy that a concurrent build cannot replace mid-run).
 pub fn binary() -> String {
@@ -131,6 +135,20 @@ impl Server {
     /// Every log line so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()
+    }
+
+    /// The log lines once `done` holds for them, or after 10 s whatever they are: a
+    /// request's log line is written after its response and reaches the pipe a little later.
+    #[allow(dead_code)]
+    pub fn logs_when(&self, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let logs = self.logs();
+            if done(&logs) || Instant::now() > deadline {
+                return logs;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Sends a request. `path` is relative to the FHIR base (e.g. `Patient/1`) or absolute
@@ -399,6 +417,11 @@ impl Server {
         let mut args: Vec<&str> = vec!["--log-format", "json"];
         args.extend_from_slice(global);
         args.extend_from_slice(&["serve", "--listen", "127.0.0.1:0"]);
+        // The behavioural suites test FHIR, not access control: they run without it.
+        // Access-control tests start servers with `start_secure`.
+        if !extra.contains(&SECURE) {
+            args.push("--insecure-dev-mode");
+        }
         let (data_dir, database_url) = match store {
             StoreArg::Folder(dir) => {
                 args.push("--data-dir");
@@ -416,7 +439,7 @@ impl Server {
             None => command.arg(&data_dir),
         };
         let mut child = command
-            .args(extra)
+            .args(extra.iter().filter(|a| **a != SECURE))
             .env_remove("CADUCEUS_LOG")
             // The store is the one this harness chose, never one from the environment.
             .env_remove("CADUCEUS_DATABASE_URL")
