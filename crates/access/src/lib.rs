@@ -11,8 +11,12 @@
 //! a granting role may do nothing.
 #![deny(missing_docs)]
 
+mod access;
+mod policy;
 mod principal;
 pub mod scope;
 
+pub use access::{Access, Conditions, Denial, Rule, in_patient_compartment};
+pub use policy::{DEFAULT_POLICY, Policy, PolicyError, RoleGrants};
 pub use principal::{Clearance, Principal, PrincipalKind};
 pub use scope::{Interaction, Interactions, Scope, ScopeContext, ScopeError};

@@ -83,6 +83,11 @@ impl Interactions {
         Interactions(self.0 & other.0)
     }
 
+    /// This set without the members of `other`.
+    pub fn minus(self, other: Interactions) -> Interactions {
+        Interactions(self.0 & !other.0)
+    }
+
     /// Whether the set is empty.
     pub fn is_empty(self) -> bool {
         self.0 == 0
