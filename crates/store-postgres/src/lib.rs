@@ -420,6 +420,26 @@ impl Store for PostgresStore {
         maintenance::set_meta(&client, key, value).await
     }
 
+    async fn insert_meta(&self, key: &str, value: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        maintenance::insert_meta(&client, key, value).await
+    }
+
+    async fn meta_list(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let client = self.client().await?;
+        maintenance::meta_list(&client, prefix).await
+    }
+
+    async fn delete_meta(&self, key: &str) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        maintenance::delete_meta(&client, key).await
+    }
+
+    async fn take_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let client = self.client().await?;
+        maintenance::take_meta(&client, key).await
+    }
+
     async fn lock(&self, key: &str) -> Result<StoreLock, StoreError> {
         let guard = locks::lock(&self.inner.locks, key).await?;
         Ok(StoreLock::new(guard))

@@ -99,6 +99,82 @@ pub(crate) async fn set_meta(client: &Client, key: &str, value: &str) -> Result<
     Ok(())
 }
 
+/// Sets a `store_meta` value unless the key has one; `true` if this call set it. The
+/// primary key decides between concurrent callers on any replica.
+pub(crate) async fn insert_meta(
+    client: &Client,
+    key: &str,
+    value: &str,
+) -> Result<bool, StoreError> {
+    let rows = query(
+        client,
+        "INSERT INTO store_meta (key, value) VALUES ($1, $2) \
+         ON CONFLICT (key) DO NOTHING RETURNING 1",
+        &[&key, &value],
+    )
+    .await?;
+    Ok(!rows.is_empty())
+}
+
+/// The `store_meta` entries whose key starts with `prefix`, in key order (bytewise: the
+/// column is `COLLATE "C"`), as a key range the primary key serves.
+pub(crate) async fn meta_list(
+    client: &Client,
+    prefix: &str,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = match caduceus_store::prefix_upper_bound(prefix) {
+        Some(upper) => {
+            query(
+                client,
+                "SELECT key, value FROM store_meta WHERE key >= $1 AND key < $2 ORDER BY key",
+                &[&prefix, &upper],
+            )
+            .await?
+        }
+        None => {
+            query(
+                client,
+                "SELECT key, value FROM store_meta WHERE key >= $1 ORDER BY key",
+                &[&prefix],
+            )
+            .await?
+        }
+    };
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get(0).map_err(|e| map_pg(&e))?,
+                r.try_get(1).map_err(|e| map_pg(&e))?,
+            ))
+        })
+        .collect()
+}
+
+/// Removes a `store_meta` value; `true` if there was one.
+pub(crate) async fn delete_meta(client: &Client, key: &str) -> Result<bool, StoreError> {
+    let rows = query(
+        client,
+        "DELETE FROM store_meta WHERE key = $1 RETURNING 1",
+        &[&key],
+    )
+    .await?;
+    Ok(!rows.is_empty())
+}
+
+/// Removes a `store_meta` value and returns it. Concurrent takers of one key serialise on
+/// its row lock; the losers find it deleted and get `None`.
+pub(crate) async fn take_meta(client: &Client, key: &str) -> Result<Option<String>, StoreError> {
+    let rows = query(
+        client,
+        "DELETE FROM store_meta WHERE key = $1 RETURNING value",
+        &[&key],
+    )
+    .await?;
+    rows.first()
+        .map(|r| r.try_get(0).map_err(|e| map_pg(&e)))
+        .transpose()
+}
+
 /// Writes `versions` verbatim (see the module doc), atomically.
 pub(crate) async fn copy_in(
     client: &mut Client,

@@ -471,3 +471,46 @@ async fn copy_in_and_scan_versions_round_trip() {
     );
     assert_eq!(target.read("Patient", "fresh").await.expect("read"), None);
 }
+
+#[tokio::test]
+async fn meta_insert_list_delete_and_take_across_replicas() {
+    let Some(db) = fresh_database() else { return };
+    let a = std::sync::Arc::new(open(&db).await);
+    let b = std::sync::Arc::new(open(&db).await);
+    assert!(a.insert_meta("auth.user.b", "1").await.expect("insert"));
+    assert!(!b.insert_meta("auth.user.b", "2").await.expect("again"));
+    assert_eq!(
+        b.meta("auth.user.b").await.expect("meta").as_deref(),
+        Some("1")
+    );
+    a.set_meta("auth.user.a", "0").await.expect("set");
+    a.set_meta("auth.userz", "x").await.expect("set");
+    a.set_meta("auth.user.\u{e9}", "e").await.expect("set");
+    assert_eq!(
+        b.meta_list("auth.user.").await.expect("list"),
+        vec![
+            ("auth.user.a".to_owned(), "0".to_owned()),
+            ("auth.user.b".to_owned(), "1".to_owned()),
+            ("auth.user.\u{e9}".to_owned(), "e".to_owned()),
+        ]
+    );
+    assert!(b.delete_meta("auth.user.a").await.expect("delete"));
+    assert!(!a.delete_meta("auth.user.a").await.expect("gone"));
+    // Two replicas racing to take one code: exactly one gets it.
+    for round in 0..10 {
+        let key = format!("auth.code.{round}");
+        a.set_meta(&key, "once").await.expect("set");
+        let (x, y) = tokio::join!(a.take_meta(&key), b.take_meta(&key));
+        let got: Vec<String> = [x.expect("a"), y.expect("b")]
+            .into_iter()
+            .flatten()
+            .collect();
+        assert_eq!(got, vec!["once".to_owned()]);
+    }
+    // And racing to claim one jti: exactly one claims it.
+    let (x, y) = tokio::join!(
+        a.insert_meta("auth.jti.c.1", "9"),
+        b.insert_meta("auth.jti.c.1", "9")
+    );
+    assert!(x.expect("a") ^ y.expect("b"));
+}

@@ -292,6 +292,33 @@ impl Store for SqliteStore {
             .map_err(|e| StoreError::Internal(format!("meta task failed: {e}")))?
     }
 
+    async fn insert_meta(&self, key: &str, value: &str) -> Result<bool, StoreError> {
+        let (db_path, key, value) = (self.inner.db_path.clone(), key.to_owned(), value.to_owned());
+        tokio::task::spawn_blocking(move || maintenance::insert_meta(&db_path, &key, &value))
+            .await
+            .map_err(|e| StoreError::Internal(format!("meta task failed: {e}")))?
+    }
+
+    async fn meta_list(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let prefix = prefix.to_owned();
+        self.blocking_read(move |conn, _| maintenance::meta_list(conn, &prefix))
+            .await
+    }
+
+    async fn delete_meta(&self, key: &str) -> Result<bool, StoreError> {
+        let (db_path, key) = (self.inner.db_path.clone(), key.to_owned());
+        tokio::task::spawn_blocking(move || maintenance::delete_meta(&db_path, &key))
+            .await
+            .map_err(|e| StoreError::Internal(format!("meta task failed: {e}")))?
+    }
+
+    async fn take_meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let (db_path, key) = (self.inner.db_path.clone(), key.to_owned());
+        tokio::task::spawn_blocking(move || maintenance::take_meta(&db_path, &key))
+            .await
+            .map_err(|e| StoreError::Internal(format!("meta task failed: {e}")))?
+    }
+
     async fn lock(&self, key: &str) -> Result<StoreLock, StoreError> {
         // One process owns the database file, so a lock in this process is a lock on the
         // store.

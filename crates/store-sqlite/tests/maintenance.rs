@@ -174,3 +174,42 @@ async fn meta_values_persist() {
         Some("two")
     );
 }
+
+#[tokio::test]
+async fn meta_insert_list_delete_and_take() {
+    let dir = TempDir::new("meta-ops");
+    let store = std::sync::Arc::new(SqliteStore::open(dir.path()).expect("open"));
+    assert!(store.insert_meta("auth.user.b", "1").await.expect("insert"));
+    assert!(!store.insert_meta("auth.user.b", "2").await.expect("again"));
+    assert_eq!(
+        store.meta("auth.user.b").await.expect("meta").as_deref(),
+        Some("1")
+    );
+    store.set_meta("auth.user.a", "0").await.expect("set");
+    store.set_meta("auth.userz", "x").await.expect("set");
+    store.set_meta("auth.client.c", "y").await.expect("set");
+    assert_eq!(
+        store.meta_list("auth.user.").await.expect("list"),
+        vec![
+            ("auth.user.a".to_owned(), "0".to_owned()),
+            ("auth.user.b".to_owned(), "1".to_owned())
+        ]
+    );
+    assert_eq!(store.meta_list("").await.expect("all").len(), 4);
+    assert!(store.delete_meta("auth.user.a").await.expect("delete"));
+    assert!(!store.delete_meta("auth.user.a").await.expect("gone"));
+    // Of many concurrent takers, exactly one gets the value.
+    store.set_meta("auth.code.1", "once").await.expect("set");
+    let takers: Vec<_> = (0..8)
+        .map(|_| {
+            let store = std::sync::Arc::clone(&store);
+            tokio::spawn(async move { store.take_meta("auth.code.1").await.expect("take") })
+        })
+        .collect();
+    let mut got = Vec::new();
+    for t in takers {
+        got.extend(t.await.expect("join"));
+    }
+    assert_eq!(got, vec!["once".to_owned()]);
+    assert_eq!(store.meta("auth.code.1").await.expect("meta"), None);
+}

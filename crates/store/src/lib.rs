@@ -354,6 +354,21 @@ pub trait Store: Send + Sync + 'static {
     /// Sets such a value, durably.
     async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError>;
 
+    /// Sets a value only if `key` has none, atomically across every process sharing the
+    /// database: `true` if this call set it, `false` if a value was already there (left
+    /// unchanged). What single use rests on (a client assertion's `jti`, a TOTP step).
+    async fn insert_meta(&self, key: &str, value: &str) -> Result<bool, StoreError>;
+
+    /// Every key starting with `prefix`, with its value, in key order (bytewise).
+    async fn meta_list(&self, prefix: &str) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Removes a value; `true` if there was one.
+    async fn delete_meta(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Removes a value and returns it, atomically: of several processes taking the same
+    /// key at once, exactly one gets the value (single-use authorization codes).
+    async fn take_meta(&self, key: &str) -> Result<Option<String>, StoreError>;
+
     /// Takes an exclusive lock named by `key`, held until the returned guard is dropped,
     /// across every process that shares this store's database. Conditional create takes
     /// one per (type, canonical query) around its search and its write, so that two
@@ -406,3 +421,42 @@ impl std::fmt::Debug for StoreLock {
 /// Meta key: the fingerprint of the search parameters the index rows were extracted with
 /// (`caduceus_index::fingerprint`). A different value means the index is stale.
 pub const META_INDEX_FINGERPRINT: &str = "index.fingerprint";
+
+/// The least string greater than every string that starts with `prefix` (`None` when there
+/// is none: an empty prefix, or one of only `char::MAX`): the exclusive upper bound of a
+/// key-range scan for [`Store::meta_list`], `key >= prefix AND key < bound`, under bytewise
+/// (UTF-8) ordering.
+pub fn prefix_upper_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let mut next = u32::from(last) + 1;
+        if next == 0xD800 {
+            next = 0xE000;
+        }
+        if let Some(c) = char::from_u32(next) {
+            chars.push(c);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_upper_bound;
+
+    #[test]
+    fn prefix_bounds_cover_exactly_the_prefixed_keys() {
+        assert_eq!(
+            prefix_upper_bound("auth.user.").as_deref(),
+            Some("auth.user/")
+        );
+        assert_eq!(prefix_upper_bound(""), None);
+        assert_eq!(prefix_upper_bound("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_upper_bound("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        let bound = prefix_upper_bound("auth.user.").unwrap_or_default();
+        for key in ["auth.user.", "auth.user.zz", "auth.user.\u{10FFFF}"] {
+            assert!(key.as_bytes() < bound.as_bytes(), "{key}");
+        }
+    }
+}

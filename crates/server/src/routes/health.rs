@@ -126,6 +126,18 @@ mod tests {
         async fn set_meta(&self, _: &str, _: &str) -> Result<(), StoreError> {
             self.check()
         }
+        async fn insert_meta(&self, _: &str, _: &str) -> Result<bool, StoreError> {
+            self.check().map(|()| true)
+        }
+        async fn meta_list(&self, _: &str) -> Result<Vec<(String, String)>, StoreError> {
+            self.check().map(|()| Vec::new())
+        }
+        async fn delete_meta(&self, _: &str) -> Result<bool, StoreError> {
+            self.check().map(|()| false)
+        }
+        async fn take_meta(&self, _: &str) -> Result<Option<String>, StoreError> {
+            self.check().map(|()| None)
+        }
         async fn lock(&self, _: &str) -> Result<StoreLock, StoreError> {
             self.check().map(|()| StoreLock::new(()))
         }
