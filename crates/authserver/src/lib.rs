@@ -66,6 +66,7 @@ use caduceus_store::Store;
 pub use accounts::{
     Accounts, ClientSummary, NewClient, NewClientKind, NewUser, TotpEnrollment, UserSummary,
 };
+pub use caduceus_access::Clearance;
 pub use error::AuthServerError;
 pub use password::MIN_PASSWORD_CHARS;
 

@@ -68,6 +68,16 @@ pub enum Command {
     /// Copy a whole store (every version, in write order) into an empty one, rebuild the
     /// copy's search index and check that both hold the same counts.
     Copy(CopyArgs),
+    /// Users of the built-in authorization server (add, list, remove, reset-totp,
+    /// set-password).
+    #[command(subcommand)]
+    Users(crate::accounts::UsersCommand),
+    /// Clients of the built-in authorization server (add, list, remove).
+    #[command(subcommand)]
+    Clients(crate::accounts::ClientsCommand),
+    /// The built-in authorization server's signing key (rotate-key).
+    #[command(subcommand)]
+    Auth(crate::accounts::AuthCommand),
 }
 
 #[derive(Debug, Clone, Args)]

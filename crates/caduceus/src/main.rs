@@ -5,6 +5,7 @@
 //! Invariant: only this crate reads configuration and uses `anyhow`; the libraries get typed
 //! settings and return typed errors.
 
+mod accounts;
 mod cli;
 mod copy;
 mod demo;
@@ -34,6 +35,9 @@ fn main() -> anyhow::Result<()> {
             cli::Command::Reindex(args) => reindex::run(args).await,
             cli::Command::Migrate(args) => migrate::run(args).await,
             cli::Command::Copy(args) => copy::run(args).await,
+            cli::Command::Users(command) => accounts::users(command).await,
+            cli::Command::Clients(command) => accounts::clients(command).await,
+            cli::Command::Auth(command) => accounts::auth(command).await,
         }
     })
 }
