@@ -205,9 +205,29 @@ impl Engine {
         search: SearchQuery,
         base: &str,
     ) -> Result<Matches, FhirError> {
+        let search = if self.access.is_unrestricted() {
+            search
+        } else {
+            // Only what the caller may see can match: a hidden resource neither blocks a
+            // conditional create nor is changed by a conditional update or delete.
+            let request = SearchRequest {
+                types: search.types.iter().map(|t| (*t).to_owned()).collect(),
+                compartment: None,
+                params: search.to_params(),
+                strict: true,
+            };
+            match self.restrict_search(&request, base).await? {
+                Some(r) => {
+                    let mut q = self.parse_search(&r.request, base)?;
+                    q.count = search.count;
+                    q
+                }
+                None => return Ok(Matches::None),
+            }
+        };
         let search = self.resolve_terminology(search, base).await?;
         let page = self.store.search(&search, None).await?;
-        let mut matches = page.matches;
+        let mut matches = self.keep_visible(page.matches).await?;
         Ok(match matches.len() {
             0 => Matches::None,
             1 => Matches::One(matches.remove(0)),
@@ -301,7 +321,7 @@ impl Engine {
             .iter()
             .map(|v| self.prepare_delete(resource_type, &v.id, Some(v.version)))
             .collect::<Result<Vec<_>, _>>()?;
-        let outcomes = self.store.write(ops).await?;
+        let outcomes = self.guarded_write(ops).await?;
         Ok(outcomes
             .into_iter()
             .map(|o| match o {

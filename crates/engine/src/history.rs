@@ -4,6 +4,7 @@
 //! Pages are cut by the store's `seq`, not by offset: a page's `next` link names the last
 //! `seq` it showed, so versions written while a client pages never shift or repeat entries.
 
+use caduceus_access::Interaction;
 use caduceus_model::ids::{format_instant, parse_date_range};
 use caduceus_store::{HistoryQuery, HistoryScope, Method};
 use serde_json::json;
@@ -37,11 +38,16 @@ impl Engine {
             HistoryScope::System => "_history".to_owned(),
             HistoryScope::Type(t) => {
                 check_type(t)?;
+                self.allow(t, Interaction::Search)?;
                 format!("{t}/_history")
             }
             HistoryScope::Instance(t, id) => {
                 check_type(t)?;
                 check_id(id)?;
+                if !self.access.is_unrestricted() {
+                    // 404 unless the resource is visible now.
+                    self.read(t, id).await?;
+                }
                 format!("{t}/{id}/_history")
             }
         };
@@ -86,6 +92,10 @@ impl Engine {
         let mut versions = self.store.history(&query).await?;
         let has_more = versions.len() > limit;
         versions.truncate(limit);
+        // The cursor is the last seq read, visible or not, so paging goes on past pages
+        // that the caller's access emptied.
+        let last_seq = versions.last().map(|v| v.seq);
+        let versions = self.keep_visible(versions).await?;
 
         let mut common = vec![format!("_count={limit}")];
         if let Some(s) = &params.since {
@@ -99,9 +109,9 @@ impl Engine {
             self_query.push(format!("_cursor={}", encode(c)));
         }
         let mut links = vec![("self", format!("{base}/{path}?{}", self_query.join("&")))];
-        if has_more && let Some(last) = versions.last() {
+        if has_more && let Some(last) = last_seq {
             let mut next = common;
-            next.push(format!("_cursor={}", last.seq));
+            next.push(format!("_cursor={last}"));
             links.push(("next", format!("{base}/{path}?{}", next.join("&"))));
         }
         let mut writer = BundleWriter::new("history", None, &links);

@@ -62,6 +62,34 @@ pub fn check_id(id: &str) -> Result<(), FhirError> {
 /// Parses a request body as JSON; 400 with the position of the first syntax error.
 pub fn parse_json(body: &[u8]) -> Result<Value, FhirError> {
     use crate::exact_json::ParseError;
+    /// The deepest nesting of arrays and objects accepted. Resources nest a few dozen levels
+    /// at most (a Bundle entry's resource with contained resources included); deeper input
+    /// is refused before parsing, with the limit named, because serde_json's own guard (128)
+    /// reads as a mere syntax error and every recursive walk after parsing needs stack.
+    const MAX_JSON_DEPTH: usize = 100;
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        match b {
+            _ if escaped => escaped = false,
+            b'\\' if in_string => escaped = true,
+            b'"' => in_string = !in_string,
+            b'[' | b'{' if !in_string => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Err(FhirError::new(
+                        400,
+                        IssueCode::TooLong,
+                        format!(
+                            "the body nests arrays and objects more than {MAX_JSON_DEPTH} \
+                             levels deep, the server's limit"
+                        ),
+                    ));
+                }
+            }
+            b']' | b'}' if !in_string => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
     crate::exact_json::parse(body).map_err(|e| {
         let diagnostics = match e {
             ParseError::Syntax(e) => format!(
@@ -314,7 +342,7 @@ impl Engine {
     }
 
     async fn write_one(&self, op: WriteOp) -> Result<WriteOutcome, FhirError> {
-        let mut outcomes = self.store.write(vec![op]).await?;
+        let mut outcomes = self.guarded_write(vec![op]).await?;
         outcomes.pop().ok_or_else(|| {
             FhirError::new(500, IssueCode::Exception, "the store returned no outcome")
         })
@@ -356,6 +384,7 @@ impl Engine {
             let op = self
                 .prepare_patch(resource_type, id, patch, if_match)
                 .await?;
+            self.check_write(&op).await?;
             match self.store.write(vec![op]).await {
                 Ok(mut outcomes) => {
                     let outcome = outcomes.pop().ok_or_else(|| {
@@ -400,12 +429,21 @@ impl Engine {
     pub async fn read(&self, resource_type: &str, id: &str) -> Result<ReadResult, FhirError> {
         check_type(resource_type)?;
         check_id(id)?;
+        self.allow(resource_type, caduceus_access::Interaction::Read)?;
+        let restricted = !self.access.is_unrestricted();
         match self.store.read(resource_type, id).await? {
             None => Err(FhirError::not_found(format!(
                 "{resource_type}/{id} is not known"
             ))),
+            // A restricted caller cannot tell a deleted resource from one never seen.
+            Some(v) if v.is_deleted() && restricted => Err(FhirError::not_found(format!(
+                "{resource_type}/{id} is not known"
+            ))),
             Some(v) if v.is_deleted() => Err(FhirError::gone(format!(
                 "{resource_type}/{id} has been deleted"
+            ))),
+            Some(v) if !self.may_read(&v).await? => Err(FhirError::not_found(format!(
+                "{resource_type}/{id} is not known"
             ))),
             Some(v) => Ok(v),
         }
@@ -425,10 +463,19 @@ impl Engine {
                 "no such version: version ids are positive integers",
             ));
         };
+        self.allow(resource_type, caduceus_access::Interaction::Read)?;
+        if !self.access.is_unrestricted() {
+            // A version is visible when the resource is now and this version's own labels
+            // allow it.
+            self.read(resource_type, id).await?;
+        }
         match self.store.vread(resource_type, id, number).await? {
             None => Err(FhirError::not_found(format!(
                 "{resource_type}/{id} has no version {number}"
             ))),
+            Some(v) if !v.is_deleted() && !self.may_read(&v).await? => Err(FhirError::not_found(
+                format!("{resource_type}/{id} has no version {number}"),
+            )),
             Some(v) if v.is_deleted() => Err(FhirError::gone(format!(
                 "version {number} of {resource_type}/{id} is a deletion"
             ))),

@@ -21,6 +21,7 @@ pub mod capability;
 mod conditional;
 mod error;
 mod exact_json;
+mod guard;
 mod history;
 mod interactions;
 mod list;
@@ -32,6 +33,7 @@ mod transaction;
 
 use std::sync::Arc;
 
+use caduceus_access::Access;
 use caduceus_store::Store;
 
 pub use conditional::ConditionalCreate;
@@ -72,6 +74,9 @@ pub struct Engine {
     started_at: String,
     /// In-process queues in front of the store's named locks (conditional create).
     local_locks: Arc<conditional::LocalLocks>,
+    /// Whose request this engine serves ([`Engine::with_access`]); unrestricted for the
+    /// server's own work.
+    access: Arc<Access>,
 }
 
 impl Engine {
@@ -83,7 +88,22 @@ impl Engine {
             config,
             started_at,
             local_locks: Arc::default(),
+            access: Arc::new(Access::unrestricted()),
         }
+    }
+
+    /// This engine acting for one caller: every interaction is checked against `access`
+    /// (see the `guard` module). Cheap: the store and locks are shared.
+    pub fn with_access(&self, access: Arc<Access>) -> Engine {
+        Engine {
+            access,
+            ..self.clone()
+        }
+    }
+
+    /// The access this engine acts under.
+    pub fn access(&self) -> &Access {
+        &self.access
     }
 
     /// The underlying store.

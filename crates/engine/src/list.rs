@@ -59,7 +59,14 @@ impl Engine {
                         "Search parameter '_list': the value is not a List id",
                     ));
                 }
-                let stored = self.store.read("List", list_id).await?;
+                let mut stored = self.store.read("List", list_id).await?;
+                if let Some(v) = &stored
+                    && !v.is_deleted()
+                    && !self.may_read(v).await.unwrap_or(false)
+                {
+                    // A List the caller may not read names nothing for them.
+                    stored = None;
+                }
                 match stored.and_then(|v| v.body) {
                     Some(body) => {
                         let list: Value = serde_json::from_slice(&body).map_err(|_| {

@@ -84,17 +84,55 @@ impl Engine {
     pub async fn search(&self, request: &SearchRequest, base: &str) -> Result<Vec<u8>, FhirError> {
         let query = self.parse_search(request, base)?;
         // Links echo the search as the client wrote it (a `_list` stays `_list`), before
-        // the engine resolves lists and value sets for the store.
+        // the engine resolves lists and value sets for the store, and before the caller's
+        // access conditions are added.
         let canonical = query.to_query_string();
-        let query = self.resolve_terminology(query, base).await?;
-        let query = self.resolve_lists(query, base).await?;
         let cursor = request
             .params
             .iter()
             .rev()
             .find(|(k, _)| k == CURSOR_PARAM)
             .map(|(_, v)| v.as_str());
-        let page = self.store.search(&query, cursor).await?;
+        let restricted = !self.access.is_unrestricted();
+        let (query, exact) = if restricted {
+            match self.restrict_search(request, base).await? {
+                Some(r) => (Some(self.parse_search(&r.request, base)?), r.exact),
+                None => (None, true),
+            }
+        } else {
+            (Some(query), true)
+        };
+        let mut page = match query.clone() {
+            Some(q) => {
+                let q = self.resolve_terminology(q, base).await?;
+                let q = self.resolve_lists(q, base).await?;
+                self.store.search(&q, cursor).await?
+            }
+            // The caller's access leaves nothing this search could match.
+            None => caduceus_store::search::SearchPage {
+                matches: Vec::new(),
+                included: Vec::new(),
+                included_truncated: false,
+                next_cursor: None,
+                total: Some(0),
+            },
+        };
+        if restricted {
+            let before = page.matches.len();
+            page.matches = if exact {
+                self.keep_labelled(page.matches)
+            } else {
+                self.keep_visible(page.matches).await?
+            };
+            page.included = self.keep_visible(page.included).await?;
+            if !exact || page.matches.len() != before {
+                page.total = None;
+            }
+        }
+        let query = match query {
+            Some(q) => q,
+            None => self.parse_search(request, base)?,
+        };
 
         let path = search_path(request);
         let link = |cursor: Option<&str>| {
@@ -307,11 +345,19 @@ impl Engine {
         let in_compartment: Vec<&str> =
             caduceus_model::defs::compartment_resource_types("Patient").collect();
         if types.is_empty() {
+            // A restricted caller gets the types it may search; the rest are left out, as
+            // `_type` would leave them.
             types = in_compartment
                 .iter()
                 .filter(|t| **t != "Patient")
+                .filter(|t| self.allow(t, caduceus_access::Interaction::Search).is_ok())
                 .map(|t| (*t).to_owned())
                 .collect();
+        } else if let Some(t) = types
+            .iter()
+            .find(|t| self.allow(t, caduceus_access::Interaction::Search).is_err())
+        {
+            self.allow(t, caduceus_access::Interaction::Search)?;
         } else if let Some(t) = types.iter().find(|t| !in_compartment.contains(&t.as_str())) {
             return Err(
                 FhirError::bad_request(format!("{t} is not in the Patient compartment"))
@@ -330,7 +376,12 @@ impl Engine {
             .iter()
             .find(|(k, _)| k == CURSOR_PARAM)
             .map(|(_, v)| v.as_str());
-        let page = self.store.search(&query, cursor).await?;
+        let mut page = self.store.search(&query, cursor).await?;
+        if !self.access.is_unrestricted() {
+            page.matches = self.keep_visible(page.matches).await?;
+            page.included = self.keep_visible(page.included).await?;
+            page.total = None;
+        }
         let own = format!("{base}/Patient/{patient_id}/$everything");
         let kept: Vec<&(String, String)> =
             params.iter().filter(|(k, _)| k != CURSOR_PARAM).collect();

@@ -246,6 +246,14 @@ impl Engine {
             ops.push(op);
             op_entry.push(i);
         }
+        for (k, op) in ops.iter().enumerate() {
+            if let Err(e) = self.check_write(op).await {
+                return Err(match op_entry.get(k) {
+                    Some(i) => e.within(&format!("Bundle.entry[{i}]")),
+                    None => e,
+                });
+            }
+        }
         let outcomes = self.store.write(ops).await.map_err(|e| {
             let at = store_error_index(&e).and_then(|k| op_entry.get(k).copied());
             let error = FhirError::from(e);
@@ -333,7 +341,7 @@ impl Engine {
             }
             Ok(Some(op)) => op,
         };
-        match self.store.write(vec![op]).await {
+        match self.guarded_write(vec![op]).await {
             Ok(mut outcomes) => match outcomes.pop() {
                 Some(outcome) => outcome_response(outcome),
                 None => error_response(FhirError::new(500, IssueCode::Exception, "no outcome")),

@@ -14,6 +14,14 @@ use crate::ast::{
 };
 use crate::values::escape;
 
+impl Criterion {
+    /// This criterion as one decoded search parameter (name with chain and modifier, and
+    /// its values), as `parse` takes it.
+    pub fn to_param(&self) -> (String, String) {
+        criterion(self)
+    }
+}
+
 impl SearchQuery {
     /// The canonical parameters, decoded (names and values as `parse` takes them).
     pub fn to_params(&self) -> Vec<(String, String)> {
