@@ -25,6 +25,10 @@ const MAX_DOCUMENT: usize = 1 << 20;
 pub(crate) fn check_url(url: &str) -> Result<Uri, &'static str> {
     let uri: Uri = url.parse().map_err(|_| "not a valid URL")?;
     let host = uri.host().ok_or("the URL has no host")?;
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        // They would end up in logs and error messages.
+        return Err("credentials in the URL are not allowed");
+    }
     match uri.scheme_str() {
         Some("https") => Ok(uri),
         Some("http") if matches!(host, "127.0.0.1" | "[::1]" | "localhost") => Ok(uri),
@@ -193,6 +197,7 @@ mod tests {
         assert!(check_url("http://localhost.example.org/jwks").is_err());
         assert!(check_url("ftp://idp.example.org/jwks").is_err());
         assert!(check_url("/jwks").is_err());
+        assert!(check_url("https://user:secret@idp.example.org/jwks").is_err());
     }
 
     #[test]

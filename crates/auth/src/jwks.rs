@@ -3,6 +3,7 @@
 //! token names an unknown `kid` (rate-limited), or on demand. A failed refresh keeps the
 //! last good keys.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -123,11 +124,13 @@ fn parse_jwks(doc: &Value) -> Result<(Vec<Key>, usize), String> {
 }
 
 fn parse_jwk(jwk: &Value) -> Option<Key> {
-    let s = |name: &str| jwk.get(name).and_then(Value::as_str);
-    if jwk.get("use").is_some_and(|u| u.as_str() != Some("sig")) {
+    // A member that is null counts as absent.
+    let field = |name: &str| jwk.get(name).filter(|v| !v.is_null());
+    let s = |name: &str| field(name).and_then(Value::as_str);
+    if field("use").is_some_and(|u| u.as_str() != Some("sig")) {
         return None;
     }
-    if let Some(ops) = jwk.get("key_ops") {
+    if let Some(ops) = field("key_ops") {
         let ops = ops.as_array()?;
         if !ops.iter().any(|o| o.as_str() == Some("verify")) {
             return None;
@@ -169,7 +172,7 @@ fn parse_jwk(jwk: &Value) -> Option<Key> {
         }
         _ => return None,
     };
-    let alg = match jwk.get("alg") {
+    let alg = match field("alg") {
         None => None,
         Some(a) => {
             let alg = crate::token::asymmetric_algorithm(a.as_str()?)?;
@@ -179,7 +182,7 @@ fn parse_jwk(jwk: &Value) -> Option<Key> {
             Some(alg)
         }
     };
-    let kid = match jwk.get("kid") {
+    let kid = match field("kid") {
         None => None,
         Some(k) => Some(k.as_str()?.to_owned()),
     };
@@ -223,6 +226,8 @@ pub(crate) struct KeyCache {
     settings: CacheSettings,
     current: RwLock<KeySet>,
     refresh: tokio::sync::Mutex<RefreshState>,
+    /// A background refresh is under way (so stale requests do not each spawn one).
+    background: AtomicBool,
 }
 
 /// Why a key was not found.
@@ -286,6 +291,7 @@ impl KeyCache {
                 generation: 0,
             }),
             refresh: tokio::sync::Mutex::new(RefreshState::default()),
+            background: AtomicBool::new(false),
         }
     }
 
@@ -371,15 +377,18 @@ impl KeyCache {
         let Ok(handle) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        if self.background.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let cache = Arc::clone(self);
         handle.spawn(async move {
-            let Ok(mut state) = cache.refresh.try_lock() else {
-                return;
-            };
-            if Instant::now() < cache.snapshot().refresh_at || cache.backing_off(&state) {
-                return;
+            if let Ok(mut state) = cache.refresh.try_lock()
+                && Instant::now() >= cache.snapshot().refresh_at
+                && !cache.backing_off(&state)
+            {
+                let _ = cache.fetch_and_store(&mut state).await;
             }
-            let _ = cache.fetch_and_store(&mut state).await;
+            cache.background.store(false, Ordering::Release);
         });
     }
 
