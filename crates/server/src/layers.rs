@@ -1,5 +1,7 @@
 //! The tower layers around every route: request ids, a tracing span per request that puts
-//! the request id on every log line, body limits, and panics turned into OperationOutcomes.
+//! the request id on every log line, security headers and CORS, panics turned into
+//! OperationOutcomes, a request timeout, rate limits, and body limits (the hardening layers
+//! live in `hardening`).
 //!
 //! Log lines name the route template (`/fhir/{type}/{id}`) and the resource type, never
 //! the concrete URL: ids and query strings can carry patient data.
@@ -17,18 +19,52 @@ use caduceus_model::{Issue, IssueCode, OperationOutcome};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
+use crate::ServerConfig;
+use crate::hardening;
 use crate::negotiate::Output;
 use crate::response::outcome_response;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub(crate) fn wrap(router: Router, max_body_bytes: usize) -> Router {
-    router
-        .layer(DefaultBodyLimit::max(max_body_bytes))
+/// Wraps the routes in the layers. Each `.layer` goes *around* what is above it, so a
+/// request passes them from the bottom of this function to the top:
+///
+/// 1. `trace_request`: request id and span, so every later log line carries the id;
+/// 2. security headers, on every response including those made by the layers below;
+/// 3. CORS, which answers preflights itself (a browser sends no credentials on them, so
+///    they must not reach authentication);
+/// 4. panics become 500 OperationOutcomes;
+/// 5. the request timeout (it covers reading the body);
+/// 6. authentication belongs here, between the timeout and the rate limit;
+/// 7. the rate limit, innermost of the policy layers: it runs after authentication so it
+///    can key on the `RateLimitKey` authentication inserts, and before the body is read,
+///    so a throttled client's upload is not read;
+/// 8. the whole body is read (up to the limit) before any handler runs.
+pub(crate) fn wrap(router: Router, config: &ServerConfig) -> Router {
+    let max_body_bytes = config.max_body_bytes;
+    let mut router =
+        router
+            .layer(DefaultBodyLimit::max(max_body_bytes))
+            .layer(middleware::from_fn(move |request, next| {
+                read_whole_body(request, next, max_body_bytes)
+            }));
+    if let Some(limit) = config.rate_limit {
+        router = router.layer(hardening::rate_limit_layer(limit));
+    }
+    let timeout = config.request_timeout;
+    router = router
         .layer(middleware::from_fn(move |request, next| {
-            read_whole_body(request, next, max_body_bytes)
+            hardening::request_timeout(request, next, timeout)
         }))
-        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(CatchPanicLayer::custom(panic_response));
+    if let Some(cors) = hardening::cors_layer(&config.cors_origins) {
+        router = router.layer(cors);
+    }
+    let hsts = config.hsts;
+    router
+        .layer(middleware::from_fn(move |request, next| {
+            hardening::security_headers(request, next, hsts)
+        }))
         .layer(middleware::from_fn(trace_request))
 }
 

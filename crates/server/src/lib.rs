@@ -1,5 +1,6 @@
 //! The FHIR REST API over HTTP: routes, content negotiation, headers, and the tower layers
-//! around them (request ids, tracing, body limits, graceful shutdown).
+//! around them (request ids, tracing, body limits, security headers, CORS, timeouts, rate
+//! limits), and serving them over plain HTTP or TLS with graceful shutdown ([`serve()`]).
 //!
 //! Handlers are thin: they turn HTTP into calls on [`caduceus_engine::Engine`] and the
 //! engine's results into HTTP responses. Every error leaves as an OperationOutcome through
@@ -9,28 +10,45 @@
 //! behind the engine, and nothing of configuration files or command-line flags.
 #![deny(missing_docs)]
 
+mod hardening;
 mod layers;
 mod negotiate;
 mod response;
 mod routes;
+pub mod serve;
+pub mod tls;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use caduceus_engine::Engine;
 
+pub use hardening::{RateLimit, RateLimitKey};
 pub use response::ApiError;
+pub use serve::serve;
+pub use tls::ClientCertificate;
 
 /// Settings of the HTTP front end.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// The public base URL of the FHIR API (e.g. `https://fhir.example.org/fhir`). When
-    /// `None`, it is derived from each request's `Host` header as `http://HOST/fhir`.
+    /// `None`, it is derived from each request's `Host` header as `http://HOST/fhir` (or
+    /// `https://` for a request that came over TLS).
     pub public_base_url: Option<String>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Software version shown in the CapabilityStatement.
     pub software_version: String,
+    /// Send `Strict-Transport-Security` on every response: when serving TLS, or behind a
+    /// gateway that terminates it.
+    pub hsts: bool,
+    /// Origins allowed by CORS (`https://app.example.org`); none: no CORS headers.
+    pub cors_origins: Vec<String>,
+    /// Longest a request may take before it is answered 503 (`timeout`).
+    pub request_timeout: Duration,
+    /// Requests per client (authenticated client, else peer address); `None`: unlimited.
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +57,13 @@ impl Default for ServerConfig {
             public_base_url: None,
             max_body_bytes: 64 * 1024 * 1024,
             software_version: env!("CARGO_PKG_VERSION").to_owned(),
+            hsts: false,
+            cors_origins: Vec::new(),
+            request_timeout: Duration::from_secs(60),
+            rate_limit: Some(RateLimit {
+                per_second: 200,
+                burst: 400,
+            }),
         }
     }
 }
@@ -73,6 +98,6 @@ impl AppState {
 
 /// The complete application: FHIR API under `/fhir`, health probes under `/health`.
 pub fn app(state: AppState) -> Router {
-    let max_body = state.config().max_body_bytes;
-    layers::wrap(routes::router(state), max_body)
+    let config = state.config().clone();
+    layers::wrap(routes::router(state), &config)
 }

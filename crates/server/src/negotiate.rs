@@ -84,12 +84,19 @@ impl FromRequestParts<AppState> for Fhir {
         let base = match &state.config().public_base_url {
             Some(base) => base.trim_end_matches('/').to_owned(),
             None => {
+                // HTTP/2 requests carry the host in the URI (`:authority`), not `Host`.
                 let host = parts
                     .headers
                     .get(header::HOST)
                     .and_then(|h| h.to_str().ok())
+                    .or_else(|| parts.uri.authority().map(|a| a.as_str()))
                     .unwrap_or("localhost");
-                format!("http://{host}/fhir")
+                let scheme = if parts.extensions.get::<crate::tls::OverTls>().is_some() {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{host}/fhir")
             }
         };
         Ok(Fhir {
