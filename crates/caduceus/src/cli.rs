@@ -168,6 +168,10 @@ pub struct ServeArgs {
     /// with real patient data.
     #[arg(long, env = "CADUCEUS_INSECURE_DEV_MODE")]
     pub insecure_dev_mode: bool,
+    #[command(flatten)]
+    pub tls: crate::tls_args::TlsArgs,
+    #[command(flatten)]
+    pub hardening: crate::tls_args::HardeningArgs,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -15,6 +15,7 @@ mod migrate;
 mod reindex;
 mod serve;
 mod store;
+mod tls_args;
 
 use clap::Parser;
 

@@ -1,16 +1,30 @@
-//! `caduceus serve`: open the store, build the engine and the HTTP app, listen, and stop
+//! `caduceus serve`: check the transport flags, open the store, build the engine and the
+//! HTTP app ([`build_app`]), serve it over TLS or plain HTTP ([`serve_app`]), and stop
 //! gracefully on SIGTERM or Ctrl-C (stop accepting, drain in-flight requests for up to the
-//! grace period, then exit).
+//! grace period, then exit). With TLS, SIGHUP reloads the certificate.
 
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::Router;
+use caduceus_engine::Engine;
+use caduceus_server::serve::{ServeOptions, Stopped, Transport};
+use caduceus_server::tls::TlsAcceptor;
 use caduceus_server::{AppState, ServerConfig};
 
 use crate::cli::ServeArgs;
 use crate::store::open_engine;
+use crate::tls_args;
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    // Transport first: a refused configuration or an unreadable certificate is reported
+    // before the store is opened (or migrated).
+    let transport = match args.tls.transport(args.insecure_dev_mode)? {
+        tls_args::Transport::Tls(settings) => Transport::Tls(
+            TlsAcceptor::new(&settings).context("cannot set up TLS (--tls-cert, --tls-key)")?,
+        ),
+        tls_args::Transport::Plain => Transport::Plain,
+    };
     if args.insecure_dev_mode {
         tracing::warn!(
             "--insecure-dev-mode: authentication and authorization are OFF and every request \
@@ -22,38 +36,78 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.demo_data && engine.store().count_live(None).await? == 0 {
         crate::demo::load(&engine, &crate::demo::default_source(), 25).await?;
     }
+    let app = build_app(engine, &args, matches!(transport, Transport::Tls(_)));
+    serve_app(app, &args, transport).await
+}
+
+/// The HTTP application over the engine: routes and every layer, configured from the flags.
+pub fn build_app(engine: Engine, args: &ServeArgs, tls: bool) -> Router {
+    let hardening = &args.hardening;
     let state = AppState::new(
         engine,
         ServerConfig {
             public_base_url: args.base_url.clone(),
             max_body_bytes: args.max_body_bytes,
+            hsts: tls || args.tls.hsts,
+            cors_origins: hardening.cors_origins.clone(),
+            request_timeout: Duration::from_secs(hardening.request_timeout_seconds),
+            rate_limit: hardening.rate_limit(args.insecure_dev_mode),
             ..ServerConfig::default()
         },
     );
-    let app = caduceus_server::app(state);
+    caduceus_server::app(state)
+}
+
+/// Listens and serves `app` until SIGTERM or Ctrl-C, then drains.
+pub async fn serve_app(app: Router, args: &ServeArgs, transport: Transport) -> anyhow::Result<()> {
+    match &transport {
+        Transport::Tls(acceptor) => {
+            acceptor.spawn_watcher(args.tls.reload_interval());
+            reload_on_sighup(acceptor.clone());
+        }
+        Transport::Plain if args.tls.plain_http => tracing::info!(
+            "--plain-http: serving plain HTTP; TLS must be terminated by the gateway in front"
+        ),
+        Transport::Plain => {}
+    }
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, base = %format!("http://{addr}/fhir"), "listening");
+    let scheme = transport.scheme();
+    tracing::info!(%addr, scheme, base = %format!("{scheme}://{addr}/fhir"), "listening");
 
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down: draining in-flight requests");
-        let _ = stop_tx.send(true);
-    });
-    let grace = Duration::from_secs(args.shutdown_grace_seconds);
-    let mut stopped = stop_rx.clone();
-    tokio::select! {
-        result = server => result.context("server error")?,
-        _ = async {
-            let _ = stopped.wait_for(|s| *s).await;
-            tokio::time::sleep(grace).await;
-        } => tracing::warn!(seconds = grace.as_secs(), "grace period over; stopping with requests in flight"),
-    }
-    tracing::info!("stopped");
+    let options = ServeOptions {
+        header_read_timeout: Duration::from_secs(args.hardening.header_read_timeout_seconds),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace_seconds),
+    };
+    let stopped =
+        caduceus_server::serve(listener, app, transport, options, shutdown_signal()).await;
+    tracing::info!(drained = stopped == Stopped::Drained, "stopped");
     Ok(())
+}
+
+/// SIGHUP reloads the certificate and key (the files are also watched).
+fn reload_on_sighup(acceptor: TlsAcceptor) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::hangup()) {
+            Ok(mut hangups) => {
+                tokio::spawn(async move {
+                    while hangups.recv().await.is_some() {
+                        tracing::info!("SIGHUP: reloading the TLS certificate");
+                        let acceptor = acceptor.clone();
+                        // The reload logs its outcome.
+                        let _ = tokio::task::spawn_blocking(move || acceptor.reload()).await;
+                    }
+                });
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP"),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = acceptor;
 }
 
 async fn shutdown_signal() {
