@@ -54,7 +54,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the FHIR API.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Import a Bundle file, NDJSON file, or a folder of them into the store.
     Import(ImportArgs),
     /// Load demo patients into the store (Synthea samples if found, else generated ones).
@@ -168,6 +168,8 @@ pub struct ServeArgs {
     /// with real patient data.
     #[arg(long, env = "CADUCEUS_INSECURE_DEV_MODE")]
     pub insecure_dev_mode: bool,
+    #[command(flatten)]
+    pub auth: crate::auth_setup::AuthArgs,
     #[command(flatten)]
     pub tls: crate::tls_args::TlsArgs,
     #[command(flatten)]

@@ -6,6 +6,7 @@
 //! settings and return typed errors.
 
 mod accounts;
+mod auth_setup;
 mod cli;
 mod copy;
 mod demo;
@@ -30,7 +31,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     runtime.block_on(async move {
         match cli.command {
-            cli::Command::Serve(args) => serve::run(args).await,
+            cli::Command::Serve(args) => serve::run(*args).await,
             cli::Command::Import(args) => import::run(args).await,
             cli::Command::DemoData(args) => demo::run(args).await,
             cli::Command::Reindex(args) => reindex::run(args).await,

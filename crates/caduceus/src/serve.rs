@@ -12,6 +12,8 @@ use caduceus_server::serve::{ServeOptions, Stopped, Transport};
 use caduceus_server::tls::TlsAcceptor;
 use caduceus_server::{AppState, ServerConfig};
 
+use crate::auth_setup::AuthSetup;
+
 use crate::cli::ServeArgs;
 use crate::store::open_engine;
 use crate::tls_args;
@@ -36,12 +38,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if args.demo_data && engine.store().count_live(None).await? == 0 {
         crate::demo::load(&engine, &crate::demo::default_source(), 25).await?;
     }
-    let app = build_app(engine, &args, matches!(transport, Transport::Tls(_)));
+    let auth = crate::auth_setup::auth_setup(&args, engine.store().clone()).await?;
+    let app = build_app(engine, &args, matches!(transport, Transport::Tls(_)), auth);
     serve_app(app, &args, transport).await
 }
 
 /// The HTTP application over the engine: routes and every layer, configured from the flags.
-pub fn build_app(engine: Engine, args: &ServeArgs, tls: bool) -> Router {
+pub fn build_app(engine: Engine, args: &ServeArgs, tls: bool, auth: AuthSetup) -> Router {
     let hardening = &args.hardening;
     let state = AppState::new(
         engine,
@@ -52,10 +55,12 @@ pub fn build_app(engine: Engine, args: &ServeArgs, tls: bool) -> Router {
             cors_origins: hardening.cors_origins.clone(),
             request_timeout: Duration::from_secs(hardening.request_timeout_seconds),
             rate_limit: hardening.rate_limit(args.insecure_dev_mode),
+            smart_configuration: auth.smart_configuration,
             ..ServerConfig::default()
         },
+        auth.mode,
     );
-    caduceus_server::app(state)
+    caduceus_server::app_with(state, auth.routes)
 }
 
 /// Listens and serves `app` until SIGTERM or Ctrl-C, then drains.

@@ -346,7 +346,7 @@ impl Engine {
                 Some(outcome) => outcome_response(outcome),
                 None => error_response(FhirError::new(500, IssueCode::Exception, "no outcome")),
             },
-            Err(e) => error_response(FhirError::from(e).within(&format!("Bundle.entry[{i}]"))),
+            Err(e) => error_response(e.within(&format!("Bundle.entry[{i}]"))),
         }
     }
 

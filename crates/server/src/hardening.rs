@@ -432,7 +432,7 @@ mod tests {
             )
             .route("/fhir/fast", axum::routing::get(|| async { "ok" }))
             .route("/health/live", axum::routing::get(|| async { "ok" }));
-        crate::layers::wrap(routes, &config)
+        crate::layers::wrap(routes, &config, None)
     }
 
     async fn call(router: &axum::Router, path: &str, authorized: bool) -> Response {

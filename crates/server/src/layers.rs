@@ -19,10 +19,10 @@ use caduceus_model::{Issue, IssueCode, OperationOutcome};
 use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
-use crate::ServerConfig;
 use crate::hardening;
 use crate::negotiate::Output;
 use crate::response::outcome_response;
+use crate::{AppState, ServerConfig};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -35,12 +35,16 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 ///    they must not reach authentication);
 /// 4. panics become 500 OperationOutcomes;
 /// 5. the request timeout (it covers reading the body);
-/// 6. authentication belongs here, between the timeout and the rate limit;
+/// 6. authentication (`auth::authenticate`; public paths pass), between the timeout and
+///    the rate limit;
 /// 7. the rate limit, innermost of the policy layers: it runs after authentication so it
 ///    can key on the `RateLimitKey` authentication inserts, and before the body is read,
 ///    so a throttled client's upload is not read;
 /// 8. the whole body is read (up to the limit) before any handler runs.
-pub(crate) fn wrap(router: Router, config: &ServerConfig) -> Router {
+///
+/// `auth` is the state the authentication layer reads (`None` only in tests of the other
+/// layers).
+pub(crate) fn wrap(router: Router, config: &ServerConfig, auth: Option<AppState>) -> Router {
     let max_body_bytes = config.max_body_bytes;
     let mut router =
         router
@@ -50,6 +54,12 @@ pub(crate) fn wrap(router: Router, config: &ServerConfig) -> Router {
             }));
     if let Some(limit) = config.rate_limit {
         router = router.layer(hardening::rate_limit_layer(limit));
+    }
+    if let Some(state) = auth {
+        router = router.layer(middleware::from_fn_with_state(
+            state,
+            crate::auth::authenticate,
+        ));
     }
     let timeout = config.request_timeout;
     router = router

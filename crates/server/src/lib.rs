@@ -10,6 +10,7 @@
 //! behind the engine, and nothing of configuration files or command-line flags.
 #![deny(missing_docs)]
 
+mod auth;
 mod hardening;
 mod layers;
 mod negotiate;
@@ -24,6 +25,7 @@ use std::time::Duration;
 use axum::Router;
 use caduceus_engine::Engine;
 
+pub use auth::{AuthFailure, AuthMode, Authenticate, Credentials};
 pub use hardening::{RateLimit, RateLimitKey};
 pub use response::ApiError;
 pub use serve::serve;
@@ -49,6 +51,10 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Requests per client (authenticated client, else peer address); `None`: unlimited.
     pub rate_limit: Option<RateLimit>,
+    /// The SMART configuration document served (without authentication) at
+    /// `[base]/.well-known/smart-configuration`, when the server knows one (the built-in
+    /// authorization server's).
+    pub smart_configuration: Option<serde_json::Value>,
 }
 
 impl Default for ServerConfig {
@@ -64,6 +70,7 @@ impl Default for ServerConfig {
                 per_second: 200,
                 burst: 400,
             }),
+            smart_configuration: None,
         }
     }
 }
@@ -77,14 +84,23 @@ pub struct AppState {
 struct Inner {
     engine: Engine,
     config: ServerConfig,
+    auth: AuthMode,
 }
 
 impl AppState {
-    /// State over an engine.
-    pub fn new(engine: Engine, config: ServerConfig) -> Self {
+    /// State over an engine; every request must authenticate as `auth` says.
+    pub fn new(engine: Engine, config: ServerConfig, auth: AuthMode) -> Self {
         AppState {
-            inner: Arc::new(Inner { engine, config }),
+            inner: Arc::new(Inner {
+                engine,
+                config,
+                auth,
+            }),
         }
+    }
+
+    fn auth(&self) -> &AuthMode {
+        &self.inner.auth
     }
 
     fn engine(&self) -> &Engine {
@@ -98,6 +114,17 @@ impl AppState {
 
 /// The complete application: FHIR API under `/fhir`, health probes under `/health`.
 pub fn app(state: AppState) -> Router {
+    app_with(state, Router::new())
+}
+
+/// The application with more routes beside the FHIR API (the built-in authorization
+/// server's `/auth/...`): they get every layer (request ids, limits, security headers,
+/// rate limits) but not FHIR authentication, which they do themselves.
+pub fn app_with(state: AppState, extra: Router) -> Router {
     let config = state.config().clone();
-    layers::wrap(routes::router(state), &config)
+    layers::wrap(
+        routes::router(state.clone()).merge(extra),
+        &config,
+        Some(state),
+    )
 }

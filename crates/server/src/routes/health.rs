@@ -158,7 +158,11 @@ mod tests {
 
     async fn get(store: &Arc<Flaky>, uri: &str) -> axum::response::Response {
         let engine = Engine::new(store.clone(), EngineConfig::default());
-        let app = app(AppState::new(engine, ServerConfig::default()));
+        let app = app(AppState::new(
+            engine,
+            ServerConfig::default(),
+            crate::AuthMode::Insecure,
+        ));
         let request = Request::get(uri)
             .header("host", "localhost")
             .body(Body::empty())

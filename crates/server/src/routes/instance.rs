@@ -9,6 +9,7 @@ use caduceus_engine::DeleteResult;
 use caduceus_model::{Issue, OperationOutcome};
 use caduceus_store::HistoryScope;
 
+use crate::auth::Caller;
 use crate::negotiate::{Fhir, PatchBody, ResourceBody};
 use crate::response::{
     json_response, outcome_response, resource_response, version_headers, write_response,
@@ -21,11 +22,12 @@ use crate::{ApiError, AppState};
 /// or `_elements` ask for a subset); `If-None-Match` with the current version answers 304.
 pub(crate) async fn read(
     State(state): State<AppState>,
+    caller: Caller,
     Path((resource_type, id)): Path<(String, String)>,
     headers: HeaderMap,
     fhir: Fhir,
 ) -> Result<Response, ApiError> {
-    let version = state.engine().read(&resource_type, &id).await?;
+    let version = caller.engine(&state).read(&resource_type, &id).await?;
     if let Some(tag) = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -36,7 +38,7 @@ pub(crate) async fn read(
         return Ok(response);
     }
     // `_summary` and `_elements` subset the resource, as in search results.
-    if let Some(body) = state.engine().subset(&version, &fhir.params)? {
+    if let Some(body) = caller.engine(&state).subset(&version, &fhir.params)? {
         let subset = caduceus_store::StoredVersion {
             body: Some(body.into()),
             ..version
@@ -49,23 +51,28 @@ pub(crate) async fn read(
 /// GET `/[type]/[id]/_history/[vid]`.
 pub(crate) async fn vread(
     State(state): State<AppState>,
+    caller: Caller,
     Path((resource_type, id, vid)): Path<(String, String, String)>,
     fhir: Fhir,
 ) -> Result<Response, ApiError> {
-    let version = state.engine().vread(&resource_type, &id, &vid).await?;
+    let version = caller
+        .engine(&state)
+        .vread(&resource_type, &id, &vid)
+        .await?;
     Ok(resource_response(&version, fhir.output))
 }
 
 /// PUT `/[type]/[id]`: update, or create at this id.
 pub(crate) async fn update(
     State(state): State<AppState>,
+    caller: Caller,
     Path((resource_type, id)): Path<(String, String)>,
     headers: HeaderMap,
     fhir: Fhir,
     ResourceBody(resource): ResourceBody,
 ) -> Result<Response, ApiError> {
-    let written = state
-        .engine()
+    let written = caller
+        .engine(&state)
         .update(&resource_type, &id, resource, if_match(&headers)?)
         .await?;
     let status = if written.created {
@@ -85,13 +92,14 @@ pub(crate) async fn update(
 /// PATCH `/[type]/[id]` with a JSON Patch.
 pub(crate) async fn patch(
     State(state): State<AppState>,
+    caller: Caller,
     Path((resource_type, id)): Path<(String, String)>,
     headers: HeaderMap,
     fhir: Fhir,
     PatchBody(patch): PatchBody,
 ) -> Result<Response, ApiError> {
-    let written = state
-        .engine()
+    let written = caller
+        .engine(&state)
         .patch(&resource_type, &id, &patch, if_match(&headers)?)
         .await?;
     Ok(write_response(
@@ -106,12 +114,13 @@ pub(crate) async fn patch(
 /// DELETE `/[type]/[id]`: 200 with an OperationOutcome (204 with `Prefer: return=minimal`).
 pub(crate) async fn delete(
     State(state): State<AppState>,
+    caller: Caller,
     Path((resource_type, id)): Path<(String, String)>,
     headers: HeaderMap,
     fhir: Fhir,
 ) -> Result<Response, ApiError> {
-    let result = state
-        .engine()
+    let result = caller
+        .engine(&state)
         .delete(&resource_type, &id, if_match(&headers)?)
         .await?;
     let message = match &result {
@@ -140,11 +149,12 @@ pub(crate) async fn delete(
 /// GET `/[type]/[id]/_history`.
 pub(crate) async fn history(
     State(state): State<AppState>,
+    caller: Caller,
     Path((resource_type, id)): Path<(String, String)>,
     fhir: Fhir,
 ) -> Result<Response, ApiError> {
-    let body = state
-        .engine()
+    let body = caller
+        .engine(&state)
         .history(
             HistoryScope::Instance(resource_type, id),
             &history_params(&fhir),
@@ -178,6 +188,7 @@ pub(crate) async fn validate(
 /// GET `/Patient/[id]/$everything`.
 pub(crate) async fn everything(
     State(state): State<AppState>,
+    caller: Caller,
     Path((resource_type, id)): Path<(String, String)>,
     fhir: Fhir,
 ) -> Result<Response, ApiError> {
@@ -186,8 +197,8 @@ pub(crate) async fn everything(
             "$everything is defined on Patient only",
         )));
     }
-    let body = state
-        .engine()
+    let body = caller
+        .engine(&state)
         .everything(&id, &fhir.params, &fhir.base)
         .await?;
     Ok(json_response(

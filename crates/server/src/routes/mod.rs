@@ -20,7 +20,6 @@ pub(crate) fn router(state: AppState) -> Router {
     let fhir = Router::new()
         .route("/", get(system::search).post(system::bundle))
         .route("/_search", axum::routing::post(system::search_post))
-        .route("/metadata", get(system::capabilities))
         .route("/_history", get(system::history))
         .route(
             "/{type}",
@@ -55,13 +54,23 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(
             "/{type}/{id}/$validate",
             axum::routing::post(instance::validate),
+        );
+    let top = Router::new()
+        // Clients that keep the base URL with a trailing slash (fhirclient does) post batch
+        // and transaction Bundles to `/fhir/`.
+        .route("/fhir/", get(system::search).post(system::bundle));
+    // Authentication is a layer of the whole app (`layers::wrap`); these routes are on
+    // its public list (`auth::is_public`).
+    let fhir = fhir
+        .route("/metadata", get(system::capabilities))
+        .route(
+            "/.well-known/smart-configuration",
+            get(system::smart_configuration),
         )
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .nest("/fhir", fhir)
-        // Clients that keep the base URL with a trailing slash (fhirclient does) post batch
-        // and transaction Bundles to `/fhir/`.
-        .route("/fhir/", get(system::search).post(system::bundle))
+        .merge(top)
         .route("/metadata", get(system::capabilities))
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))

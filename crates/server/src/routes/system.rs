@@ -7,6 +7,7 @@ use bytes::Bytes;
 use caduceus_engine::SearchRequest;
 use caduceus_store::HistoryScope;
 
+use crate::auth::Caller;
 use crate::negotiate::{Fhir, FormParams, ResourceBody};
 use crate::response::json_response;
 use crate::routes::type_level::{history_params, search_response};
@@ -21,14 +22,36 @@ pub(crate) async fn capabilities(State(state): State<AppState>, fhir: Fhir) -> R
     json_response(StatusCode::OK, fhir.output.render(Bytes::from(body)))
 }
 
+/// GET `/.well-known/smart-configuration`: how SMART apps find the authorization server.
+/// 404 when this server has none of its own (an external identity provider's clients use
+/// its discovery document).
+pub(crate) async fn smart_configuration(State(state): State<AppState>) -> Response {
+    match &state.config().smart_configuration {
+        Some(document) => json_response(
+            StatusCode::OK,
+            Bytes::from(serde_json::to_vec(document).unwrap_or_default()),
+        ),
+        None => crate::response::outcome_response(
+            StatusCode::NOT_FOUND,
+            &caduceus_model::OperationOutcome::single(caduceus_model::Issue::error(
+                caduceus_model::IssueCode::NotFound,
+                "this server has no authorization server of its own; use the identity \
+                 provider's discovery document",
+            )),
+            crate::negotiate::Output::default(),
+        ),
+    }
+}
+
 /// POST `/` with a batch or transaction Bundle.
 pub(crate) async fn bundle(
     State(state): State<AppState>,
+    caller: Caller,
     fhir: Fhir,
     ResourceBody(bundle): ResourceBody,
 ) -> Result<Response, ApiError> {
-    let response = state
-        .engine()
+    let response = caller
+        .engine(&state)
         .process_bundle(bundle, &fhir.base, fhir.preference)
         .await?;
     Ok(json_response(
@@ -40,10 +63,11 @@ pub(crate) async fn bundle(
 /// GET `/_history`.
 pub(crate) async fn history(
     State(state): State<AppState>,
+    caller: Caller,
     fhir: Fhir,
 ) -> Result<Response, ApiError> {
-    let body = state
-        .engine()
+    let body = caller
+        .engine(&state)
         .history(HistoryScope::System, &history_params(&fhir), &fhir.base)
         .await?;
     Ok(json_response(
@@ -55,6 +79,7 @@ pub(crate) async fn history(
 /// GET `/` (or POST `/_search`): system-level search; `_type` names the types.
 pub(crate) async fn search(
     State(state): State<AppState>,
+    caller: Caller,
     fhir: Fhir,
 ) -> Result<Response, ApiError> {
     let request = SearchRequest {
@@ -63,12 +88,13 @@ pub(crate) async fn search(
         params: fhir.params.clone(),
         strict: fhir.strict,
     };
-    search_response(&state, &request, &fhir).await
+    search_response(&caller.engine(&state), &request, &fhir).await
 }
 
 /// POST `/_search`.
 pub(crate) async fn search_post(
     State(state): State<AppState>,
+    caller: Caller,
     fhir: Fhir,
     FormParams(form): FormParams,
 ) -> Result<Response, ApiError> {
@@ -80,12 +106,13 @@ pub(crate) async fn search_post(
         params,
         strict: fhir.strict,
     };
-    search_response(&state, &request, &fhir).await
+    search_response(&caller.engine(&state), &request, &fhir).await
 }
 
 /// GET `/[compartment type]/[id]/[type]` and `/[compartment type]/[id]/*`.
 pub(crate) async fn compartment_search(
     State(state): State<AppState>,
+    caller: Caller,
     Path((compartment_type, id, resource_type)): Path<(String, String, String)>,
     fhir: Fhir,
 ) -> Result<Response, ApiError> {
@@ -100,5 +127,5 @@ pub(crate) async fn compartment_search(
         params: fhir.params.clone(),
         strict: fhir.strict,
     };
-    search_response(&state, &request, &fhir).await
+    search_response(&caller.engine(&state), &request, &fhir).await
 }

@@ -8,6 +8,7 @@ use caduceus_engine::{ConditionalCreate, FhirError, HistoryParams, SearchRequest
 use caduceus_model::{Issue, OperationOutcome};
 use caduceus_store::HistoryScope;
 
+use crate::auth::Caller;
 use crate::negotiate::{Fhir, FormParams, Output, ResourceBody};
 use crate::response::{json_response, outcome_response, write_response};
 use crate::{ApiError, AppState};
@@ -15,6 +16,7 @@ use crate::{ApiError, AppState};
 /// POST `/[type]`.
 pub(crate) async fn create(
     State(state): State<AppState>,
+    caller: Caller,
     Path(resource_type): Path<String>,
     headers: axum::http::HeaderMap,
     fhir: Fhir,
@@ -25,8 +27,8 @@ pub(crate) async fn create(
         let condition = condition
             .to_str()
             .map_err(|_| ApiError(FhirError::bad_request("If-None-Exist is not a search")))?;
-        let result = state
-            .engine()
+        let result = caller
+            .engine(&state)
             .create_conditional(&resource_type, resource, condition, &fhir.base)
             .await?;
         return Ok(match result {
@@ -47,7 +49,10 @@ pub(crate) async fn create(
             ),
         });
     }
-    let written = state.engine().create(&resource_type, resource).await?;
+    let written = caller
+        .engine(&state)
+        .create(&resource_type, resource)
+        .await?;
     Ok(write_response(
         StatusCode::CREATED,
         &written.version,
@@ -60,6 +65,7 @@ pub(crate) async fn create(
 /// PUT `/[type]?[search]`: conditional update.
 pub(crate) async fn update_conditional(
     State(state): State<AppState>,
+    caller: Caller,
     Path(resource_type): Path<String>,
     RawQuery(query): RawQuery,
     fhir: Fhir,
@@ -69,8 +75,8 @@ pub(crate) async fn update_conditional(
     if query.is_empty() {
         return Ok(needs_search("PUT"));
     }
-    let written = state
-        .engine()
+    let written = caller
+        .engine(&state)
         .update_conditional(&resource_type, &query, resource, &fhir.base)
         .await?;
     let status = if written.created {
@@ -90,6 +96,7 @@ pub(crate) async fn update_conditional(
 /// DELETE `/[type]?[search]`: conditional delete of every match (up to a limit).
 pub(crate) async fn delete_conditional(
     State(state): State<AppState>,
+    caller: Caller,
     Path(resource_type): Path<String>,
     RawQuery(query): RawQuery,
     fhir: Fhir,
@@ -98,8 +105,8 @@ pub(crate) async fn delete_conditional(
     if query.is_empty() {
         return Ok(needs_search("DELETE"));
     }
-    let deleted = state
-        .engine()
+    let deleted = caller
+        .engine(&state)
         .delete_conditional(&resource_type, &query, &fhir.base, MAX_CONDITIONAL_DELETES)
         .await?;
     let message = format!("deleted {} resource(s)", deleted.len());
@@ -157,6 +164,7 @@ fn without_format(query: &str) -> String {
 /// GET `/[type]?...`: type-level search.
 pub(crate) async fn search(
     State(state): State<AppState>,
+    caller: Caller,
     Path(resource_type): Path<String>,
     fhir: Fhir,
 ) -> Result<Response, ApiError> {
@@ -166,12 +174,13 @@ pub(crate) async fn search(
         params: fhir.params.clone(),
         strict: fhir.strict,
     };
-    search_response(&state, &request, &fhir).await
+    search_response(&caller.engine(&state), &request, &fhir).await
 }
 
 /// POST `/[type]/_search`: the same search with parameters in a form body (and the URL).
 pub(crate) async fn search_post(
     State(state): State<AppState>,
+    caller: Caller,
     Path(resource_type): Path<String>,
     fhir: Fhir,
     FormParams(form): FormParams,
@@ -184,16 +193,16 @@ pub(crate) async fn search_post(
         params,
         strict: fhir.strict,
     };
-    search_response(&state, &request, &fhir).await
+    search_response(&caller.engine(&state), &request, &fhir).await
 }
 
 /// Runs a search and writes the searchset Bundle.
 pub(crate) async fn search_response(
-    state: &AppState,
+    engine: &caduceus_engine::Engine,
     request: &SearchRequest,
     fhir: &Fhir,
 ) -> Result<Response, ApiError> {
-    let body = state.engine().search(request, &fhir.base).await?;
+    let body = engine.search(request, &fhir.base).await?;
     Ok(json_response(
         StatusCode::OK,
         fhir.output.render(Bytes::from(body)),
@@ -227,6 +236,7 @@ pub(crate) fn validate_response(
     output: Output,
 ) -> Response {
     let resource = unwrap_parameters(body);
+    // Validation reads no stored data: the caller's access does not enter into it.
     let outcome = state.engine().validate(Some(resource_type), id, &resource);
     outcome_response(StatusCode::OK, &outcome, output)
 }
@@ -250,11 +260,12 @@ fn unwrap_parameters(body: serde_json::Value) -> serde_json::Value {
 /// GET `/[type]/_history`.
 pub(crate) async fn history(
     State(state): State<AppState>,
+    caller: Caller,
     Path(resource_type): Path<String>,
     fhir: Fhir,
 ) -> Result<Response, ApiError> {
-    let body = state
-        .engine()
+    let body = caller
+        .engine(&state)
         .history(
             HistoryScope::Type(resource_type),
             &history_params(&fhir),
