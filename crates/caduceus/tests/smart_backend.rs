@@ -134,6 +134,12 @@ fn backend_services_flow_end_to_end() {
     );
     assert_eq!(config.status, 200, "{}", config.text());
     assert_eq!(config.json()["token_endpoint"], TOKEN_URL);
+    // The CapabilityStatement (public) says SMART, with the same endpoints.
+    let metadata = server.get("metadata").json();
+    let security = &metadata["rest"][0]["security"];
+    assert_eq!(security["service"][0]["coding"][0]["code"], "SMART-on-FHIR");
+    let uris = security["extension"][0]["extension"].to_string();
+    assert!(uris.contains(TOKEN_URL), "{uris}");
 
     let mut pairs = vec![
         ("grant_type", "client_credentials".to_owned()),

@@ -99,7 +99,7 @@ impl AppState {
         }
     }
 
-    fn auth(&self) -> &AuthMode {
+    pub(crate) fn auth(&self) -> &AuthMode {
         &self.inner.auth
     }
 

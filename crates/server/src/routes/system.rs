@@ -15,11 +15,54 @@ use crate::{ApiError, AppState};
 
 /// GET `/metadata`.
 pub(crate) async fn capabilities(State(state): State<AppState>, fhir: Fhir) -> Response {
-    let statement = state
+    let mut statement = state
         .engine()
         .capability_statement(&fhir.base, &state.config().software_version);
+    if let Some(rest) = statement
+        .get_mut("rest")
+        .and_then(|r| r.get_mut(0))
+        .and_then(serde_json::Value::as_object_mut)
+        && let Some(security) = security_section(&state)
+    {
+        rest.insert("security".to_owned(), security);
+    }
     let body = serde_json::to_vec(&statement).unwrap_or_default();
     json_response(StatusCode::OK, fhir.output.render(Bytes::from(body)))
+}
+
+/// `CapabilityStatement.rest.security`: SMART on FHIR, with the authorization server's
+/// endpoints when this server has its own (the `oauth-uris` extension of SMART App
+/// Launch). None in `--insecure-dev-mode`, where nothing is asked.
+fn security_section(state: &AppState) -> Option<serde_json::Value> {
+    if matches!(state.auth(), crate::AuthMode::Insecure) {
+        return None;
+    }
+    let mut security = serde_json::json!({
+        "cors": !state.config().cors_origins.is_empty(),
+        "service": [{"coding": [{
+            "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+            "code": "SMART-on-FHIR"
+        }]}],
+        "description": "OAuth2 bearer tokens (SMART on FHIR scopes); see /.well-known/smart-configuration"
+    });
+    if let Some(smart) = &state.config().smart_configuration {
+        let mut uris = Vec::new();
+        for (name, key) in [
+            ("authorize", "authorization_endpoint"),
+            ("token", "token_endpoint"),
+            ("introspect", "introspection_endpoint"),
+            ("revoke", "revocation_endpoint"),
+        ] {
+            if let Some(url) = smart.get(key).and_then(serde_json::Value::as_str) {
+                uris.push(serde_json::json!({"url": name, "valueUri": url}));
+            }
+        }
+        security["extension"] = serde_json::json!([{
+            "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+            "extension": uris
+        }]);
+    }
+    Some(security)
 }
 
 /// GET `/.well-known/smart-configuration`: how SMART apps find the authorization server.
