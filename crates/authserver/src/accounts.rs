@@ -344,21 +344,22 @@ impl Accounts {
         let mut out = Vec::new();
         for (key, value) in self.store.meta_list(CLIENT_PREFIX).await? {
             let r: ClientRecord = from_json(&value, &key)?;
-            out.push(ClientSummary {
-                client_id: key[CLIENT_PREFIX.len()..].to_owned(),
-                kind: match r.auth {
-                    ClientAuth::Secret { .. } => "secret",
-                    ClientAuth::Jwt { .. } => "jwt",
-                    ClientAuth::Public => "public",
-                },
-                scopes: r.scopes,
-                redirect_uris: r.redirect_uris,
-                roles: r.roles,
-                departments: r.departments,
-                clearance: r.clearance,
-            });
+            out.push(client_summary(&key[CLIENT_PREFIX.len()..], r));
         }
         Ok(out)
+    }
+
+    /// One client (`None` if it is not registered): what a client certificate whose
+    /// subject names it may do.
+    pub async fn get_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<ClientSummary>, AuthServerError> {
+        let key = format!("{CLIENT_PREFIX}{client_id}");
+        match self.store.meta(&key).await? {
+            None => Ok(None),
+            Some(value) => Ok(Some(client_summary(client_id, from_json(&value, &key)?))),
+        }
     }
 
     /// Removes a client; `false` if there was none. Its refresh tokens stop working; its
@@ -535,5 +536,21 @@ mod tests {
         ] {
             assert!(check_redirect_uri(bad).is_err(), "{bad}");
         }
+    }
+}
+
+fn client_summary(client_id: &str, r: ClientRecord) -> ClientSummary {
+    ClientSummary {
+        client_id: client_id.to_owned(),
+        kind: match r.auth {
+            ClientAuth::Secret { .. } => "secret",
+            ClientAuth::Jwt { .. } => "jwt",
+            ClientAuth::Public => "public",
+        },
+        scopes: r.scopes,
+        redirect_uris: r.redirect_uris,
+        roles: r.roles,
+        departments: r.departments,
+        clearance: r.clearance,
     }
 }

@@ -2,19 +2,21 @@
 //! [`AuthMode`]. Secure by default: without `--insecure-dev-mode` every FHIR request needs
 //! a bearer token from a trusted issuer, and with no issuer configured nobody gets in.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use async_trait::async_trait;
 use axum::Router;
-use caduceus_access::{Policy, Principal};
+use caduceus_access::{Policy, Principal, PrincipalKind, Scope};
 use caduceus_auth::{
     AuthFile, Authenticator, ClaimMapping, IssuerConfig, JwkSet, KeySource, RevocationCheck,
     RevocationError,
 };
-use caduceus_authserver::{AuthServer, AuthServerConfig};
-use caduceus_server::{AuthFailure, AuthMode, Authenticate, Credentials};
+use caduceus_authserver::{Accounts, AuthServer, AuthServerConfig};
+use caduceus_server::{AuthFailure, AuthMode, Authenticate, ClientCertificate, Credentials};
 use caduceus_store::Store;
 use clap::{ArgAction, Args, ValueEnum};
 
@@ -154,7 +156,7 @@ pub async fn auth_setup(args: &ServeArgs, store: Arc<dyn Store>) -> anyhow::Resu
                     .with_context(|| format!("cannot read {}", path.display()))?,
             );
         }
-        let server = AuthServer::open(store, config)
+        let server = AuthServer::open(store.clone(), config)
             .await
             .context("cannot start the built-in authorization server")?;
         let keys = server.clone();
@@ -168,20 +170,34 @@ pub async fn auth_setup(args: &ServeArgs, store: Arc<dyn Store>) -> anyhow::Resu
         routes = server.router();
         tracing::info!(issuer = %server.issuer(), "built-in authorization server on");
     }
-    let authenticator: Arc<dyn Authenticate> = if issuers.is_empty() {
-        tracing::warn!(
-            "no token issuer is configured (--oidc-issuer, --auth-config, --auth-server): \
-             every FHIR request will be refused with 401"
-        );
-        Arc::new(NobodyConfigured)
+    let tokens = if issuers.is_empty() {
+        None
     } else {
         for i in &issuers {
             tracing::info!(issuer = %i.issuer, "accepting access tokens");
         }
-        Arc::new(Tokens(
-            Authenticator::new(issuers).context("token issuers")?,
-        ))
+        Some(Authenticator::new(issuers).context("token issuers")?)
     };
+    // With a client CA, a verified client certificate whose subject CN is a registered
+    // client id authenticates as that client (service-to-service calls without tokens).
+    let certificates = args
+        .tls
+        .tls_client_ca
+        .is_some()
+        .then(|| CertificateClients {
+            accounts: Accounts::new(store.clone()),
+            cache: Mutex::new(HashMap::new()),
+        });
+    if tokens.is_none() && certificates.is_none() {
+        tracing::warn!(
+            "no token issuer is configured (--oidc-issuer, --auth-config, --auth-server) and \
+             no client CA (--tls-client-ca): every FHIR request will be refused with 401"
+        );
+    }
+    let authenticator: Arc<dyn Authenticate> = Arc::new(Gate {
+        tokens,
+        certificates,
+    });
     Ok(AuthSetup {
         mode: AuthMode::Required {
             authenticator,
@@ -205,33 +221,102 @@ impl RevocationCheck for Revocations {
     }
 }
 
-/// Bearer tokens of the configured issuers.
-struct Tokens(Authenticator);
+/// Bearer tokens of the configured issuers, and client certificates of registered
+/// clients. A request with an `Authorization` header is judged by its token alone.
+struct Gate {
+    tokens: Option<Authenticator>,
+    certificates: Option<CertificateClients>,
+}
 
 #[async_trait]
-impl Authenticate for Tokens {
+impl Authenticate for Gate {
     async fn authenticate(&self, credentials: Credentials<'_>) -> Result<Principal, AuthFailure> {
-        self.0
-            .authenticate(credentials.authorization)
-            .await
-            .map_err(|e| AuthFailure {
-                status: e.status(),
-                www_authenticate: e.www_authenticate(REALM),
-                message: e.to_string(),
-            })
+        if credentials.authorization.is_none()
+            && let Some(certificates) = &self.certificates
+            && let Some(certificate) = credentials.extensions.get::<ClientCertificate>()
+        {
+            return certificates.principal(certificate).await;
+        }
+        match &self.tokens {
+            Some(tokens) => tokens
+                .authenticate(credentials.authorization)
+                .await
+                .map_err(|e| AuthFailure {
+                    status: e.status(),
+                    www_authenticate: e.www_authenticate(REALM),
+                    message: e.to_string(),
+                }),
+            None => Err(failure(401, "no token issuer is configured on this server")),
+        }
     }
 }
 
-/// Secure by default: with no issuer configured nobody gets in.
-struct NobodyConfigured;
+/// How long what the store says of a certificate's client is reused.
+const CERTIFICATE_CACHE: Duration = Duration::from_secs(10);
 
-#[async_trait]
-impl Authenticate for NobodyConfigured {
-    async fn authenticate(&self, _: Credentials<'_>) -> Result<Principal, AuthFailure> {
-        Err(AuthFailure {
-            status: 401,
-            www_authenticate: format!("Bearer realm=\"{REALM}\""),
-            message: "no token issuer is configured on this server".to_owned(),
+/// Registered clients, by the subject CN of their client certificates.
+struct CertificateClients {
+    accounts: Accounts,
+    cache: Mutex<HashMap<String, (Instant, Option<Principal>)>>,
+}
+
+impl CertificateClients {
+    async fn principal(&self, certificate: &ClientCertificate) -> Result<Principal, AuthFailure> {
+        let Some(cn) = certificate.subject_cn.as_deref() else {
+            return Err(failure(
+                401,
+                "the client certificate has no subject common name",
+            ));
+        };
+        let cached = self
+            .cache
+            .lock()
+            .ok()
+            .and_then(|c| c.get(cn).cloned())
+            .filter(|(at, _)| at.elapsed() < CERTIFICATE_CACHE);
+        let principal = match cached {
+            Some((_, principal)) => principal,
+            None => {
+                let client = self.accounts.get_client(cn).await.map_err(|e| {
+                    tracing::warn!(error = %e, "cannot read the clients of client certificates");
+                    failure(503, "client accounts cannot be read now")
+                })?;
+                let principal = client.map(|c| Principal {
+                    kind: PrincipalKind::Client,
+                    subject: c.client_id.clone(),
+                    client_id: Some(c.client_id),
+                    issuer: "mtls".to_owned(),
+                    scopes: Scope::parse_list(&c.scopes.join(" ")).unwrap_or_default(),
+                    roles: c.roles,
+                    patient: None,
+                    fhir_user: None,
+                    departments: c.departments,
+                    clearance: c.clearance,
+                    token_id: None,
+                });
+                if let Ok(mut cache) = self.cache.lock() {
+                    if cache.len() > 10_000 {
+                        cache.clear();
+                    }
+                    cache.insert(cn.to_owned(), (Instant::now(), principal.clone()));
+                }
+                principal
+            }
+        };
+        principal.ok_or_else(|| {
+            failure(
+                401,
+                "the client certificate names no registered client (its subject CN must be a \
+                 client id)",
+            )
         })
+    }
+}
+
+fn failure(status: u16, message: &str) -> AuthFailure {
+    AuthFailure {
+        status,
+        www_authenticate: format!("Bearer realm=\"{REALM}\""),
+        message: message.to_owned(),
     }
 }

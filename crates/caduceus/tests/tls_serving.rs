@@ -690,3 +690,82 @@ fn listening_line(server: &Server) -> String {
         .find(is_it)
         .expect("a listening line")
 }
+
+/// A client certificate from the client CA whose subject CN is a registered client id
+/// authenticates as that client, with its scopes and roles, without any token.
+#[test]
+fn a_client_certificate_authenticates_a_registered_service() {
+    let pki = Pki::new("service CA");
+    pki.install(&pki.server_leaf(1));
+    let data = pki.path("data");
+    let out = Command::new(common::binary())
+        .args([
+            "clients",
+            "add",
+            "test-client",
+            "--secret-generate",
+            "--scope",
+            "system/Patient.rs",
+            "--role",
+            "clinician",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .expect("caduceus clients add");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut flags: Vec<String> = vec![SECURE.into()];
+    flags.extend(pki.tls_flags());
+    flags.extend(["--tls-client-ca".into(), pki.arg("ca.pem")]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let server = Server::start_in(&data, &flags);
+
+    let registered = pki.client_leaf(2); // CN test-client
+    let reply = https_get(
+        &server.addr,
+        "/fhir/Patient",
+        client(&pki.ca_der, Some(&registered), false),
+    )
+    .expect("TLS with the service's certificate");
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    // Its scopes hold: no Encounter.
+    let reply = https_get(
+        &server.addr,
+        "/fhir/Encounter",
+        client(&pki.ca_der, Some(&registered), false),
+    )
+    .expect("TLS");
+    assert_eq!(reply.status, 403);
+    // No certificate, or one naming no registered client: 401.
+    let reply = https_get(
+        &server.addr,
+        "/fhir/Patient",
+        client(&pki.ca_der, None, false),
+    )
+    .expect("TLS without a certificate (optional mode)");
+    assert_eq!(reply.status, 401);
+    let mut params =
+        CertificateParams::new(vec!["other.example.org".into()]).expect("client params");
+    params.serial_number = Some(SerialNumber::from(3u64));
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "unregistered");
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let stranger = pki.sign(params);
+    let reply = https_get(
+        &server.addr,
+        "/fhir/Patient",
+        client(&pki.ca_der, Some(&stranger), false),
+    )
+    .expect("TLS with an unregistered service's certificate");
+    assert_eq!(reply.status, 401);
+}
