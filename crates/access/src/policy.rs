@@ -40,6 +40,9 @@ pub struct RoleGrants {
     deny_by_type: BTreeMap<String, Interactions>,
     /// Limited to the caller's own patient compartment.
     pub own_compartment: bool,
+    /// May declare an emergency (`$break-glass`): for a limited time, security labels no
+    /// longer hide resources from this caller.
+    pub break_glass: bool,
 }
 
 impl RoleGrants {
@@ -90,6 +93,8 @@ struct RoleFile {
     deny: Vec<String>,
     #[serde(default)]
     own_compartment: bool,
+    #[serde(default)]
+    break_glass: bool,
 }
 
 impl Policy {
@@ -107,6 +112,7 @@ impl Policy {
         for (name, role) in file.roles {
             let mut grants = RoleGrants {
                 own_compartment: role.own_compartment,
+                break_glass: role.break_glass,
                 ..RoleGrants::default()
             };
             for (list, deny) in [(&role.allow, false), (&role.deny, true)] {
@@ -146,6 +152,14 @@ impl Policy {
         self.roles.get(name)
     }
 
+    /// Whether one of these roles may break the glass.
+    pub fn may_break_glass(&self, roles: &[String]) -> bool {
+        roles
+            .iter()
+            .filter_map(|r| self.role(r))
+            .any(|g| g.break_glass)
+    }
+
     /// The names of the defined roles.
     pub fn role_names(&self) -> impl Iterator<Item = &str> {
         self.roles.keys().map(String::as_str)
@@ -180,6 +194,8 @@ mod tests {
         assert!(auditor.on("AuditEvent").contains(Interaction::Search));
         assert!(auditor.on("Patient").is_empty());
         assert!(p.role("patient").unwrap().own_compartment);
+        assert!(p.may_break_glass(&["clinician".to_owned()]));
+        assert!(!p.may_break_glass(&["billing".to_owned(), "auditor".to_owned()]));
     }
 
     #[test]

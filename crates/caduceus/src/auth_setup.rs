@@ -55,6 +55,10 @@ pub struct AuthArgs {
     /// --base-url, the public FHIR base URL); its tokens are accepted beside any issuer's.
     #[arg(long, env = "CADUCEUS_AUTH_SERVER", action = ArgAction::SetTrue)]
     pub auth_server: bool,
+    /// How long a break-glass declaration (`POST [base]/$break-glass`) lifts label
+    /// restrictions, in seconds.
+    #[arg(long, env = "CADUCEUS_BREAK_GLASS_SECONDS", default_value_t = 3600)]
+    pub break_glass_seconds: u64,
     /// A PEM (PKCS#8, P-256) signing key for the built-in server, instead of the one it
     /// generates and keeps in the store.
     #[arg(long, env = "CADUCEUS_AUTH_SIGNING_KEY_FILE")]

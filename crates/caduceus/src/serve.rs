@@ -56,6 +56,7 @@ pub fn build_app(engine: Engine, args: &ServeArgs, tls: bool, auth: AuthSetup) -
             request_timeout: Duration::from_secs(hardening.request_timeout_seconds),
             rate_limit: hardening.rate_limit(args.insecure_dev_mode),
             smart_configuration: auth.smart_configuration,
+            break_glass: Duration::from_secs(args.auth.break_glass_seconds),
             ..ServerConfig::default()
         },
         auth.mode,

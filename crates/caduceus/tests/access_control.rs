@@ -472,3 +472,71 @@ fn scope_restrictions_narrow_reads_searches_and_writes() {
     );
     assert_eq!(get("Patient/pa").status, 403, "no scope for Patient");
 }
+
+#[test]
+fn break_glass_lifts_labels_for_a_while_and_is_audited() {
+    let server = access::secure_server_with(&["--break-glass-seconds", "3"]);
+    seed(&server);
+    let mut c = claims("user/*.cruds", &["clinician"]);
+    c["sub"] = json!("dr-on-call");
+    c["departments"] = json!(["cardiology"]);
+    let doc = bearer(&c);
+    assert_eq!(
+        call(&server, &doc, "GET", "Observation/oa-secret", None).status,
+        404
+    );
+
+    let reason = "unconscious patient in the emergency room";
+    let declare = json!({"resourceType": "Parameters",
+        "parameter": [{"name": "reason", "valueString": reason}]});
+    let billing = bearer(&claims("user/*.cruds", &["billing"]));
+    assert_eq!(
+        call(&server, &billing, "POST", "$break-glass", Some(&declare)).status,
+        403
+    );
+    let no_reason = json!({"resourceType": "Parameters", "parameter": []});
+    assert_eq!(
+        call(&server, &doc, "POST", "$break-glass", Some(&no_reason)).status,
+        400
+    );
+
+    let reply = call(&server, &doc, "POST", "$break-glass", Some(&declare));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        call(&server, &doc, "GET", "Observation/oa-secret", None).status,
+        200
+    );
+    assert_eq!(
+        ids(&call(&server, &doc, "GET", "Observation?patient=pa", None)).len(),
+        4
+    );
+    // Roles and scopes still hold.
+    assert_eq!(call(&server, &doc, "GET", "AuditEvent", None).status, 403);
+
+    // The auditor finds the record; the log says who, never why.
+    let auditor = bearer(&claims("user/AuditEvent.rs", &["auditor"]));
+    let found = call(&server, &auditor, "GET", "AuditEvent?subtype=BTG", None);
+    assert_eq!(ids(&found).len(), 1, "{}", found.text());
+    let event = &found.json()["entry"][0]["resource"];
+    assert_eq!(event["purposeOfEvent"][0]["text"], reason);
+    assert_eq!(
+        event["agent"][0]["who"]["identifier"]["value"],
+        "dr-on-call"
+    );
+    let logs = server.logs_when(|l| l.iter().any(|l| l.contains("break-glass access granted")));
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("break-glass access granted") && l.contains("WARN"))
+    );
+    assert!(
+        !logs.iter().any(|l| l.contains("unconscious")),
+        "the reason reached the log"
+    );
+
+    // Time-limited.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    assert_eq!(
+        call(&server, &doc, "GET", "Observation/oa-secret", None).status,
+        404
+    );
+}

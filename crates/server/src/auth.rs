@@ -82,6 +82,11 @@ impl Caller {
     pub(crate) fn engine(&self, state: &AppState) -> Engine {
         state.engine().with_access(self.0.clone())
     }
+
+    /// The authenticated caller (`None` in `--insecure-dev-mode`).
+    pub(crate) fn principal(&self) -> Option<&Principal> {
+        self.0.principal()
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -144,7 +149,11 @@ pub(crate) async fn authenticate(
                 extensions: request.extensions(),
             };
             match authenticator.authenticate(credentials).await {
-                Ok(principal) => {
+                Ok(mut principal) => {
+                    state
+                        .grants()
+                        .apply(state.engine().store().as_ref(), &mut principal)
+                        .await;
                     // Rate limits count per client (per user for apps), not per address.
                     let client = principal.client_id.as_deref().unwrap_or(&principal.subject);
                     let key = format!("{}|{client}", principal.issuer);

@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 mod auth;
+mod break_glass;
 mod hardening;
 mod layers;
 mod negotiate;
@@ -55,6 +56,8 @@ pub struct ServerConfig {
     /// `[base]/.well-known/smart-configuration`, when the server knows one (the built-in
     /// authorization server's).
     pub smart_configuration: Option<serde_json::Value>,
+    /// How long a break-glass declaration lasts.
+    pub break_glass: Duration,
 }
 
 impl Default for ServerConfig {
@@ -71,6 +74,7 @@ impl Default for ServerConfig {
                 burst: 400,
             }),
             smart_configuration: None,
+            break_glass: Duration::from_secs(3600),
         }
     }
 }
@@ -85,6 +89,7 @@ struct Inner {
     engine: Engine,
     config: ServerConfig,
     auth: AuthMode,
+    grants: break_glass::Grants,
 }
 
 impl AppState {
@@ -95,8 +100,13 @@ impl AppState {
                 engine,
                 config,
                 auth,
+                grants: break_glass::Grants::default(),
             }),
         }
+    }
+
+    fn grants(&self) -> &break_glass::Grants {
+        &self.inner.grants
     }
 
     pub(crate) fn auth(&self) -> &AuthMode {

@@ -43,15 +43,22 @@ pub fn issuer() -> &'static Issuer {
 
 /// A server with authentication on, trusting the test issuer.
 pub fn secure_server() -> Server {
+    secure_server_with(&[])
+}
+
+/// [`secure_server`] with more flags.
+pub fn secure_server_with(extra: &[&str]) -> Server {
     let iss = issuer().server.issuer();
-    Server::start_with(&[
+    let mut flags = vec![
         SECURE,
         "--plain-http",
         "--oidc-issuer",
         &iss,
         "--oidc-audience",
         AUDIENCE,
-    ])
+    ];
+    flags.extend_from_slice(extra);
+    Server::start_with(&flags)
 }
 
 /// Claims of a valid token: the given scopes and roles, valid for ten minutes.

@@ -22,6 +22,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/_search", axum::routing::post(system::search_post))
         .route("/_history", get(system::history))
         .route(
+            "/$break-glass",
+            axum::routing::post(crate::break_glass::declare),
+        )
+        .route(
             "/{type}",
             get(type_level::search)
                 .post(type_level::create)
