@@ -540,3 +540,34 @@ fn break_glass_lifts_labels_for_a_while_and_is_audited() {
         404
     );
 }
+
+#[test]
+fn audit_sources_may_put_new_audit_events_but_nobody_changes_one() {
+    let server = secure_server();
+    let source = bearer(&claims("system/AuditEvent.cu", &["audit-source"]));
+    let mut event = audit_event();
+    event["id"] = json!("atna-1");
+    let first = call(&server, &source, "PUT", "AuditEvent/atna-1", Some(&event));
+    assert_eq!(first.status, 201, "{}", first.text());
+    let again = call(&server, &source, "PUT", "AuditEvent/atna-1", Some(&event));
+    assert_eq!(again.status, 405, "{}", again.text());
+    let admin = admin();
+    assert_eq!(
+        call(&server, &admin, "DELETE", "AuditEvent/atna-1", None).status,
+        405
+    );
+    let patch = server.request(
+        "PATCH",
+        "AuditEvent/atna-1",
+        &[
+            ("authorization", &admin),
+            ("content-type", "application/json-patch+json"),
+        ],
+        Some(br#"[{"op":"replace","path":"/outcome","value":"4"}]"#),
+    );
+    assert!(
+        patch.status == 403 || patch.status == 405,
+        "{}",
+        patch.text()
+    );
+}

@@ -412,31 +412,61 @@ impl Engine {
         self.keep_visible(found).await
     }
 
-    /// Checks a write against the caller's access and the append-only rule, then writes.
+    /// Admits each write (the append-only rule, the caller's access), then writes.
     pub(crate) async fn guarded_write(
         &self,
         ops: Vec<WriteOp>,
     ) -> Result<Vec<WriteOutcome>, FhirError> {
-        for op in &ops {
-            self.check_write(op).await?;
+        let mut admitted = Vec::with_capacity(ops.len());
+        for op in ops {
+            admitted.push(self.admit(op).await?);
         }
-        Ok(self.store.write(ops).await?)
+        Ok(self.store.write(admitted).await?)
     }
 
-    /// Checks one write against the caller's access and the append-only rule.
-    pub(crate) async fn check_write(&self, op: &WriteOp) -> Result<(), FhirError> {
-        match op {
-            WriteOp::Update { resource_type, .. } | WriteOp::Delete { resource_type, .. }
-                if resource_type == "AuditEvent" =>
-            {
-                return Err(FhirError::new(
-                    405,
-                    IssueCode::NotSupported,
-                    "AuditEvents are append-only: they cannot be updated or deleted",
-                ));
+    /// One write as it may be made: AuditEvents are append-only for everyone, so a PUT
+    /// that would create one (an audit source choosing its ids) becomes a create at that
+    /// id, which the store refuses if the id was taken meanwhile, and any other update or
+    /// delete of one is 405; then the caller's access ([`Engine::check_write`]).
+    pub(crate) async fn admit(&self, op: WriteOp) -> Result<WriteOp, FhirError> {
+        let append_only = || {
+            FhirError::new(
+                405,
+                IssueCode::NotSupported,
+                "AuditEvents are append-only: they cannot be updated or deleted",
+            )
+        };
+        let op = match op {
+            WriteOp::Delete { resource_type, .. } if resource_type == "AuditEvent" => {
+                return Err(append_only());
             }
-            _ => {}
-        }
+            WriteOp::Update {
+                resource_type,
+                id,
+                resource,
+                index,
+                contained,
+                ..
+            } if resource_type == "AuditEvent" => {
+                if self.store.read(&resource_type, &id).await?.is_some() {
+                    return Err(append_only());
+                }
+                WriteOp::Create {
+                    resource_type,
+                    id,
+                    resource,
+                    index,
+                    contained,
+                }
+            }
+            op => op,
+        };
+        self.check_write(&op).await?;
+        Ok(op)
+    }
+
+    /// Checks one write against the caller's access.
+    async fn check_write(&self, op: &WriteOp) -> Result<(), FhirError> {
         if self.access.is_unrestricted() {
             return Ok(());
         }

@@ -384,7 +384,7 @@ impl Engine {
             let op = self
                 .prepare_patch(resource_type, id, patch, if_match)
                 .await?;
-            self.check_write(&op).await?;
+            let op = self.admit(op).await?;
             match self.store.write(vec![op]).await {
                 Ok(mut outcomes) => {
                     let outcome = outcomes.pop().ok_or_else(|| {

@@ -246,15 +246,19 @@ impl Engine {
             ops.push(op);
             op_entry.push(i);
         }
-        for (k, op) in ops.iter().enumerate() {
-            if let Err(e) = self.check_write(op).await {
-                return Err(match op_entry.get(k) {
-                    Some(i) => e.within(&format!("Bundle.entry[{i}]")),
-                    None => e,
-                });
+        let mut admitted = Vec::with_capacity(ops.len());
+        for (k, op) in ops.into_iter().enumerate() {
+            match self.admit(op).await {
+                Ok(op) => admitted.push(op),
+                Err(e) => {
+                    return Err(match op_entry.get(k) {
+                        Some(i) => e.within(&format!("Bundle.entry[{i}]")),
+                        None => e,
+                    });
+                }
             }
         }
-        let outcomes = self.store.write(ops).await.map_err(|e| {
+        let outcomes = self.store.write(admitted).await.map_err(|e| {
             let at = store_error_index(&e).and_then(|k| op_entry.get(k).copied());
             let error = FhirError::from(e);
             match at {
