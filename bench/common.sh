@@ -33,10 +33,11 @@ store_flags() {
 # the store (see store_flags), sets server_pid and addr once the "listening" log line names
 # the address (up to 60 s: a large store may migrate first), and exits the script if it
 # never does.
+# SERVE_FLAGS: the server's security flags (default --insecure-dev-mode).
 serve_and_wait() {
     local bin=$1 data=$2 log=$3
-    # shellcheck disable=SC2046 # the flags are words
-    "$bin" --log-format json serve --listen 127.0.0.1:0 --insecure-dev-mode $(store_flags "$data") 2>"$log" &
+    # shellcheck disable=SC2046,SC2086 # the flags are words
+    "$bin" --log-format json serve --listen 127.0.0.1:0 ${SERVE_FLAGS:---insecure-dev-mode} $(store_flags "$data") 2>"$log" &
     server_pid=$!
     addr=
     for _ in $(seq 1 600); do

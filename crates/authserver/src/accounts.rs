@@ -422,6 +422,10 @@ pub(crate) fn from_json<T: for<'de> Deserialize<'de>>(
 
 fn check_labels(labels: &[String], what: &str) -> Result<(), AuthServerError> {
     for l in labels {
+        // `*`: every department (caduceus-access reads it so).
+        if l == "*" && what == "department" {
+            continue;
+        }
         if l.is_empty()
             || l.len() > 64
             || !l
@@ -429,7 +433,7 @@ fn check_labels(labels: &[String], what: &str) -> Result<(), AuthServerError> {
                 .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b))
         {
             return Err(AuthServerError::Invalid(format!(
-                "a {what} has 1 to 64 letters, digits and ._:-"
+                "a {what} has 1 to 64 letters, digits and ._:- (or is * for every department)"
             )));
         }
     }
@@ -513,6 +517,22 @@ fn check_jwks(jwks: serde_json::Value) -> Result<JwkSet, AuthServerError> {
     Ok(set)
 }
 
+fn client_summary(client_id: &str, r: ClientRecord) -> ClientSummary {
+    ClientSummary {
+        client_id: client_id.to_owned(),
+        kind: match r.auth {
+            ClientAuth::Secret { .. } => "secret",
+            ClientAuth::Jwt { .. } => "jwt",
+            ClientAuth::Public => "public",
+        },
+        scopes: r.scopes,
+        redirect_uris: r.redirect_uris,
+        roles: r.roles,
+        departments: r.departments,
+        clearance: r.clearance,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,21 +556,5 @@ mod tests {
         ] {
             assert!(check_redirect_uri(bad).is_err(), "{bad}");
         }
-    }
-}
-
-fn client_summary(client_id: &str, r: ClientRecord) -> ClientSummary {
-    ClientSummary {
-        client_id: client_id.to_owned(),
-        kind: match r.auth {
-            ClientAuth::Secret { .. } => "secret",
-            ClientAuth::Jwt { .. } => "jwt",
-            ClientAuth::Public => "public",
-        },
-        scopes: r.scopes,
-        redirect_uris: r.redirect_uris,
-        roles: r.roles,
-        departments: r.departments,
-        clearance: r.clearance,
     }
 }

@@ -102,20 +102,24 @@ impl Engine {
         } else {
             (Some(query), true)
         };
-        let mut page = match query.clone() {
+        let (query, mut page) = match query {
             Some(q) => {
                 let q = self.resolve_terminology(q, base).await?;
                 let q = self.resolve_lists(q, base).await?;
-                self.store.search(&q, cursor).await?
+                let page = self.store.search(&q, cursor).await?;
+                (Some(q), page)
             }
             // The caller's access leaves nothing this search could match.
-            None => caduceus_store::search::SearchPage {
-                matches: Vec::new(),
-                included: Vec::new(),
-                included_truncated: false,
-                next_cursor: None,
-                total: Some(0),
-            },
+            None => (
+                None,
+                caduceus_store::search::SearchPage {
+                    matches: Vec::new(),
+                    included: Vec::new(),
+                    included_truncated: false,
+                    next_cursor: None,
+                    total: Some(0),
+                },
+            ),
         };
         if restricted {
             let before = page.matches.len();
